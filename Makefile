@@ -1,0 +1,71 @@
+# Stockpot — every entry point a person or CI uses. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+EXTRAS := operator,local,train,serve,eval,dev
+# torch==2.13.0 is a CPU wheel on disk; the constraints pin it so nothing pulls a multi-GB CUDA build.
+PIP_INSTALL := $(PIP) install --disable-pip-version-check -q -c constraints.txt $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
+PYTEST_ARGS ?=
+
+.PHONY: help setup system-deps lint format crds chart test test-unit test-integration test-runtime e2e-cluster demo bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) --upgrade pip setuptools wheel
+	$(PIP_INSTALL) -e '.[$(EXTRAS)]'
+	touch $@
+
+system-deps: ## Debian packages the local stack uses (Prometheus)
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  echo "installing Debian's prometheus (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+setup: $(VENV)/.installed system-deps ## create .venv and install everything the tests and the demo need
+	$(PY) -m stockpot_local.tools kubectl helm
+
+format: $(VENV)/.installed ## rewrite code in the project's format
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+lint: $(VENV)/.installed ## ruff, mypy, import contracts, generated files up to date
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy operator/stockpot_operator runtime/stockpot_runtime local/stockpot_local
+	$(VENV)/bin/lint-imports
+	$(PY) -m stockpot_operator crds --check --out crds
+	$(PY) -m stockpot_operator crds --check --out charts/stockpot/crds
+
+crds: $(VENV)/.installed ## regenerate crds/*.yaml (and the chart's copy) from the API models
+	$(PY) -m stockpot_operator crds --out crds
+	$(PY) -m stockpot_operator crds --out charts/stockpot/crds
+
+chart: setup ## lint and render the Helm chart with the real helm binary
+	.tools/bin/helm lint charts/stockpot
+	.tools/bin/helm template stockpot charts/stockpot >/dev/null
+
+test: setup lint ## set up, lint and run every test
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: $(VENV)/.installed ## only the fast unit tests
+	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
+
+e2e-cluster: setup ## the cluster suites against a real cluster: make e2e-cluster KUBECONFIG=…
+	@test -n "$${KUBECONFIG:-}" || { echo "set KUBECONFIG to a real cluster's kubeconfig"; exit 2; }
+	STOCKPOT_E2E_CLUSTER=1 $(VENV)/bin/pytest -m "integration or e2e" tests/integration tests/e2e $(PYTEST_ARGS)
+
+demo: setup ## bring up the local stack and run the main job on it
+	$(PY) -m stockpot_local.demo
+
+bench: setup ## benchmarks; results go to docs/benchmarks.md
+	$(PY) bench/apiserver.py
+
+clean: ## remove the venv, tools and local-cluster state
+	rm -rf $(VENV) .tools .local-cluster .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from stockpot_operator.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Status bookkeeping: conditions and phases, as pure functions over status dicts."""
