@@ -40,11 +40,11 @@ lint: $(VENV)/.installed ## ruff, mypy, import contracts, generated files up to 
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy operator/stockpot_operator runtime/stockpot_runtime local/stockpot_local
 	$(VENV)/bin/lint-imports
-	$(PY) -m stockpot_operator crds --check --out crds
+	$(PY) -m stockpot_operator crds --check --out crds --reference docs/api-reference.md
 	$(PY) -m stockpot_operator crds --check --out charts/stockpot/crds
 
 crds: $(VENV)/.installed ## regenerate crds/*.yaml (and the chart's copy) from the API models
-	$(PY) -m stockpot_operator crds --out crds
+	$(PY) -m stockpot_operator crds --out crds --reference docs/api-reference.md
 	$(PY) -m stockpot_operator crds --out charts/stockpot/crds
 
 chart: setup ## lint and render the Helm chart with the real helm binary

@@ -16,18 +16,23 @@ from pathlib import Path
 import yaml
 
 from stockpot_operator.api import DocumentError, parse_spec
-from stockpot_operator.crdgen import stale_files, write_all
+from stockpot_operator.crdgen import reference_is_stale, stale_files, write_all, write_reference
 
 
 def _crds(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    reference = Path(args.reference) if args.reference else None
     if args.check:
-        stale = stale_files(out)
+        stale = [str(out / name) for name in stale_files(out)]
+        if reference is not None and reference_is_stale(reference):
+            stale.append(str(reference))
         for name in stale:
-            print(f"stale: {out / name} (run `make crds`)", file=sys.stderr)
+            print(f"stale: {name} (run `make crds`)", file=sys.stderr)
         return 1 if stale else 0
     for path in write_all(out):
         print(path)
+    if reference is not None:
+        print(write_reference(reference))
     return 0
 
 
@@ -60,6 +65,7 @@ def parser() -> argparse.ArgumentParser:
     crds = commands.add_parser("crds", help="write the CRDs generated from the API models")
     crds.add_argument("--out", default="crds", help="directory (default: crds)")
     crds.add_argument("--check", action="store_true", help="exit 1 if the files in --out are not current")
+    crds.add_argument("--reference", help="also write (or check) the markdown API reference at this path")
     crds.set_defaults(run=_crds)
     validate = commands.add_parser("validate", help="validate resource YAML files against the API models")
     validate.add_argument("files", nargs="+")

@@ -84,3 +84,9 @@ def test_printer_columns_and_names() -> None:
     assert finetune["names"]["categories"] == ["stockpot"]
     isvc = crd(KINDS[3])["spec"]["versions"][0]
     assert isvc["subresources"]["scale"]["specReplicasPath"] == ".spec.replicas"
+
+
+def test_api_reference_is_current() -> None:
+    from stockpot_operator.crdgen import reference_is_stale
+
+    assert not reference_is_stale(CRDS.parent / "docs" / "api-reference.md"), "run `make crds` and commit the result"
