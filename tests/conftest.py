@@ -1,10 +1,17 @@
-"""Shared test configuration."""
+"""Shared test configuration: every test declares which suite it belongs to."""
 
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+SUITES = ("unit", "integration", "runtime", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [item.nodeid for item in items if not any(item.get_closest_marker(s) for s in SUITES)]
+    if unmarked:
+        raise pytest.UsageError(f"tests without a suite marker ({', '.join(SUITES)}): {unmarked[:10]}")
 
 
 @pytest.fixture(scope="session")
