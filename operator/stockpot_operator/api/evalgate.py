@@ -43,12 +43,12 @@ class EvalGateSpec(RootSpec):
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
             cel(
-                "self.thresholds.all(t, self.suites.exists(s, t.metric.startsWith(s.name + '/')))",
+                "!has(self.thresholds) || self.thresholds.all(t, self.suites.exists(s, t.metric.startsWith(s.name + '/')))",
                 "every threshold metric must start with a suite name: <suite>/<metric>",
                 ".thresholds",
             ),
             cel(
-                "has(self.baseline) || self.thresholds.all(t, !has(t.maxRegression))",
+                "has(self.baseline) || !has(self.thresholds) || self.thresholds.all(t, !has(t.maxRegression))",
                 "maxRegression needs a baseline",
                 ".thresholds",
             ),

@@ -34,7 +34,9 @@ class Autoscaling(SpecModel):
     """Horizontal autoscaling on an engine metric (average per replica)."""
 
     model_config = ConfigDict(
-        json_schema_extra=cel_rules(cel("self.minReplicas <= self.maxReplicas", "minReplicas must be ≤ maxReplicas"))
+        json_schema_extra=cel_rules(
+            cel("self.minReplicas <= self.maxReplicas", "minReplicas must be ≤ maxReplicas", ".minReplicas")
+        )
     )
 
     min_replicas: int = Field(default=1, ge=0, le=1000, description="Fewest replicas (0 needs KEDA).")
@@ -70,7 +72,7 @@ class InferenceServiceSpec(RootSpec):
                 ".engine",
             ),
             cel(
-                "self.adapters.all(a, self.adapters.exists_one(o, o.name == a.name))",
+                "!has(self.adapters) || self.adapters.all(a, self.adapters.exists_one(o, o.name == a.name))",
                 "adapter names must be unique",
                 ".adapters",
             ),

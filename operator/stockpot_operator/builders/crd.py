@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema, to_jsonable_python
 
 from stockpot_operator.api.kinds import CATEGORY, GROUP, VERSION, Kind
 
@@ -17,9 +19,34 @@ Schema = dict[str, Any]
 _DROP_KEYS = frozenset({"title", "examples", "$defs"})
 
 
+class _WithFactoryDefaults(GenerateJsonSchema):
+    """Also emit defaults made by ``default_factory`` (pydantic leaves them out).
+
+    The API server defaults an absent object only if its schema says so; without this a CEL rule such as
+    ``self.resources.gpus > 0`` would fail on a resource that omits ``resources``. Nested models become their
+    non-default fields only (usually ``{}``), and the server fills in the rest from the nested defaults.
+    """
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        factory = schema.get("default_factory")
+        if factory is None or schema.get("default_factory_takes_data"):
+            return super().default_schema(schema)
+        json_schema = self.generate_inner(schema["schema"])
+        json_schema["default"] = _factory_default(factory())  # type: ignore[call-arg]
+        return json_schema
+
+
+def _factory_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    if isinstance(value, list):
+        return [_factory_default(item) for item in value]
+    return to_jsonable_python(value)
+
+
 def model_schema(model: type[BaseModel]) -> Schema:
     """The structural OpenAPI v3 schema of a model."""
-    raw = model.model_json_schema(by_alias=True, mode="validation")
+    raw = model.model_json_schema(by_alias=True, mode="validation", schema_generator=_WithFactoryDefaults)
     schema: Schema = _structural(raw, raw.get("$defs", {}))
     return schema
 
