@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["stockpot_local.pytest_plugin"]  # s3, s3_bucket, local_cluster, prometheus
+
 REPO = Path(__file__).resolve().parent.parent
 SUITES = ("unit", "integration", "runtime", "e2e")
 
