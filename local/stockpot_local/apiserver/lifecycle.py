@@ -102,6 +102,8 @@ def prepare_create(rt: ResourceType, obj: Obj) -> Obj:
         meta["generation"] = 1
     if rt.has_status:
         obj.pop("status", None)
+        if rt.builtin:  # built-ins come back with an initial status (custom resources with none)
+            obj["status"] = {"replicas": 0} if rt.group_resource == ("apps", "replicasets") else {}
     if rt.builtin and rt.group_resource == ("", "pods"):
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
     if rt.builtin and rt.group_resource == ("", "namespaces"):

@@ -209,7 +209,11 @@ class ObjectAPI:
         return self.admission.admit(rt, obj, old, opts.field_validation, opts.warnings)
 
     def _allocate_cluster_ip(self, service: Obj, old: Obj | None) -> None:
-        """Services get a stable virtual IP from 10.96.0.0/16 (headless ones keep ``None``)."""
+        """Services get a stable virtual IP from 127.32.0.0/11 (headless ones keep ``None``).
+
+        Local-cluster deviation: a real cluster uses a private service range (often 10.96.0.0/12); here every
+        address must be on loopback, where the kubelet's service proxy listens (pods live in 127.64.0.0/10).
+        """
         spec = service.setdefault("spec", {})
         previous = ((old or {}).get("spec") or {}).get("clusterIP")
         if spec.get("clusterIP") in (None, ""):
@@ -218,7 +222,7 @@ class ObjectAPI:
             else:
                 n = self._next_cluster_ip
                 self._next_cluster_ip += 1
-                spec["clusterIP"] = f"10.96.{n // 254}.{n % 254 + 1}"
+                spec["clusterIP"] = f"127.32.{n // 254}.{n % 254 + 1}"
         if spec["clusterIP"] != "None":
             spec.setdefault("clusterIPs", [spec["clusterIP"]])
 
