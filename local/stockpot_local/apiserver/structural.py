@@ -107,10 +107,16 @@ def _cause(error: jsonschema.ValidationError) -> Cause:
         options = error.validator_value if isinstance(error.validator_value, list) else []
         allowed = ", ".join(json.dumps(v) for v in options)
         return Cause(where, f"Unsupported value: {value}: supported values: {allowed}", "FieldValueNotSupported")
+    exclusive = (
+        bool(error.schema.get(f"exclusive{str(error.validator).capitalize()}"))
+        if isinstance(error.schema, dict)
+        else False
+    )
+    bound = "than" if exclusive else "than or equal to"
     detail = {
         "type": f"{where} in body must be of type {error.validator_value}",
-        "maximum": f"{where} in body should be less than or equal to {error.validator_value}",
-        "minimum": f"{where} in body should be greater than or equal to {error.validator_value}",
+        "maximum": f"{where} in body should be less {bound} {error.validator_value}",
+        "minimum": f"{where} in body should be greater {bound} {error.validator_value}",
         "maxLength": f"{where} in body should be at most {error.validator_value} chars long",
         "minLength": f"{where} in body should be at least {error.validator_value} chars long",
         "pattern": f"{where} in body should match '{error.validator_value}'",

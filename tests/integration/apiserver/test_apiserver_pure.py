@@ -175,3 +175,20 @@ def test_cel_evaluation_errors_reject_like_the_real_api() -> None:
 )
 def test_metadata_syntax(obj: dict[str, Any], fields: list[str]) -> None:
     assert [c.field for c in semantics.metadata_causes(obj)] == fields
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"type": "number", "minimum": 0, "exclusiveMinimum": True}, "should be greater than 0"),
+        ({"type": "number", "minimum": 0}, "should be greater than or equal to 0"),
+        ({"type": "number", "maximum": 1, "exclusiveMaximum": True}, "should be less than 1"),
+    ],
+)
+def test_bound_messages_follow_exclusiveness(schema: dict[str, object], message: str) -> None:
+    import jsonschema
+
+    from stockpot_local.apiserver.structural import _cause
+
+    error = next(jsonschema.Draft4Validator(schema).iter_errors(-1 if "minimum" in schema else 2))
+    assert _cause(error).message.endswith(message)
