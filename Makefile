@@ -66,6 +66,7 @@ demo: setup ## bring up the local stack and run the main job on it
 
 bench: setup ## benchmarks; results go to docs/benchmarks.md
 	$(PY) bench/apiserver.py
+	$(PY) bench/local_cluster.py
 
 clean: ## remove the venv, tools and local-cluster state
 	rm -rf $(VENV) .tools .local-cluster .pytest_cache .mypy_cache .ruff_cache
