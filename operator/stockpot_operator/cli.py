@@ -54,9 +54,9 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _local(args: argparse.Namespace) -> int:
+def _local(rest: Sequence[str]) -> int:
     # The local cluster is its own package and runs as its own process (import contracts keep them apart).
-    os.execv(sys.executable, [sys.executable, "-m", "stockpot_local", *args.rest])
+    os.execv(sys.executable, [sys.executable, "-m", "stockpot_local", *rest])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -70,14 +70,15 @@ def parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="validate resource YAML files against the API models")
     validate.add_argument("files", nargs="+")
     validate.set_defaults(run=_validate)
-    local = commands.add_parser("local", help="the embedded local cluster (up, down, status, env)", add_help=False)
-    local.add_argument("rest", nargs=argparse.REMAINDER)
-    local.set_defaults(run=_local)
+    commands.add_parser("local", help="the embedded local cluster: up, down, status, env (see `stockpot local -h`)")
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["local"]:  # everything after `local` belongs to the local cluster's own CLI
+        return _local(arguments[1:])
+    args = parser().parse_args(arguments)
     return int(args.run(args))
 
 
