@@ -38,3 +38,14 @@ def test_runtime_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     spec.write_text(json.dumps({"model": {"uri": "/models/x"}}))
     assert runtime_cli.main(["check", "train", "--spec", str(spec)]) == 2
     assert "artifactUri" in capsys.readouterr().err
+
+
+def test_local_passes_everything_to_the_local_cluster_cli(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "stockpot_operator", "local", "--state-dir", str(tmp_path), "status"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    assert "not running" in result.stdout + result.stderr
+    help_text = subprocess.run([*command[:4], "--help"], capture_output=True, text=True, check=True, timeout=60)
+    assert "up,down,status,env" in help_text.stdout
