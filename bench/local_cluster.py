@@ -50,7 +50,8 @@ def main() -> None:
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, state], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
-        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout is not None
+        assert child.stdin is not None
         kubeconfig = child.stdout.readline().strip()
         time.sleep(3)
         idle = rss_mb(child.pid)
