@@ -287,3 +287,48 @@ def test_active_deadline_fails_the_job(api: client.ApiClient, ns: str) -> None:
     assert wait_for(lambda: job_condition(api, ns, "slow"), timeout=40, what="deadline") == "Failed"
     reasons = [c.reason for c in batch.read_namespaced_job_status("slow", ns).status.conditions if c.type == "Failed"]
     assert reasons == ["DeadlineExceeded"]
+
+
+def test_init_containers_run_first_in_order(api: client.ApiClient, ns: str, tmp_path: Path) -> None:
+    trace = tmp_path / "trace"
+    append = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + ' ')"
+    init = [{"name": f"init-{i}", "image": "p", "command": [PY, "-c", append, str(trace), f"init-{i}"]} for i in (1, 2)]
+    spec = job("ordered", [PY, "-c", append, str(trace), "main"], pod={"initContainers": init})
+    client.BatchV1Api(api).create_namespaced_job(ns, spec)
+    assert wait_for(lambda: job_condition(api, ns, "ordered"), what="job with init containers") == "Complete"
+    assert trace.read_text().split() == ["init-1", "init-2", "main"]
+    statuses = pods_of(api, ns, "ordered")[0].status.init_container_statuses
+    assert [s.state.terminated.exit_code for s in statuses] == [0, 0]
+
+
+def test_on_failure_restarts_the_container_in_place(api: client.ApiClient, ns: str, tmp_path: Path) -> None:
+    attempts = tmp_path / "attempts"
+    code = (
+        "import sys, pathlib; p = pathlib.Path(sys.argv[1]); n = len(p.read_text()) if p.exists() else 0; "
+        "p.write_text('x' * (n + 1)); sys.exit(0 if n >= 1 else 1)"
+    )
+    spec = job("retry-in-place", [PY, "-c", code, str(attempts)], pod={"restartPolicy": "OnFailure"})
+    client.BatchV1Api(api).create_namespaced_job(ns, spec)
+    assert wait_for(lambda: job_condition(api, ns, "retry-in-place"), timeout=40, what="job") == "Complete"
+    (pod,) = pods_of(api, ns, "retry-in-place")
+    assert pod.status.container_statuses[0].restart_count == 1
+    assert attempts.read_text() == "xx"
+
+
+def test_failing_liveness_probe_restarts_the_container(api: client.ApiClient, ns: str) -> None:
+    core = client.CoreV1Api(api)
+    container = {
+        "name": "main",
+        "image": "p",
+        "command": [PY, "-c", "import time; time.sleep(600)"],
+        "livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2},
+    }
+    pod = {"metadata": {"name": "unhealthy"}, "spec": {"containers": [container], "terminationGracePeriodSeconds": 1}}
+    core.create_namespaced_pod(ns, pod)
+
+    def restarted() -> bool:
+        statuses = core.read_namespaced_pod_status("unhealthy", ns).status.container_statuses or []
+        return bool(statuses) and statuses[0].restart_count >= 1
+
+    wait_for(restarted, timeout=30, what="a liveness restart")
+    core.delete_namespaced_pod("unhealthy", ns, grace_period_seconds=0)
