@@ -31,6 +31,21 @@ def owner_uid(obj: Obj, kind: str) -> str | None:
     return None
 
 
+def owned_pod_handler(kind: str, queue: WorkQueue, expectations: Expectations) -> Callable[[str, Obj], None]:
+    """A pod event handler for a controller of ``kind``: record the event, requeue the controlling owner."""
+
+    def handle(event_type: str, pod: Obj) -> None:
+        uid = owner_uid(pod, kind)
+        if uid is None:
+            return
+        expectations.observe(uid, event_type, pod)
+        for ref in pod["metadata"].get("ownerReferences", []):
+            if ref.get("uid") == uid:
+                queue.add((pod["metadata"]["namespace"], ref["name"]))
+
+    return handle
+
+
 class Informer:
     """Keeps a cache of every object of one resource type, fed by list+watch, and calls handlers on change."""
 

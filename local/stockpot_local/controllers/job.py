@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 from stockpot_local.controllers.children import pod_from_template, random_suffix
-from stockpot_local.controllers.informer import Expectations, Informer, Key, WorkQueue, key_of, owner_uid
+from stockpot_local.controllers.informer import (
+    Expectations,
+    Informer,
+    Key,
+    WorkQueue,
+    key_of,
+    owned_pod_handler,
+    owner_uid,
+)
 from stockpot_local.controllers.job_plan import INDEX_KEY, plan_job
 from stockpot_local.controllers.status import status_patch
 from stockpot_local.kubeclient import JOBS, PODS, ApiError, KubeClient, Obj
@@ -48,16 +56,7 @@ class JobController:
         self.expectations = Expectations()
         self.queue = WorkQueue("job", self.reconcile)
         jobs.add_handler(lambda _t, obj: self.queue.add(key_of(obj)))
-        pods.add_handler(self._on_pod)
-
-    def _on_pod(self, event_type: str, pod: Obj) -> None:
-        uid = owner_uid(pod, "Job")
-        if uid is None:
-            return
-        self.expectations.observe(uid, event_type, pod)
-        for ref in pod["metadata"].get("ownerReferences", []):
-            if ref.get("uid") == uid:
-                self.queue.add((pod["metadata"]["namespace"], ref["name"]))
+        pods.add_handler(owned_pod_handler("Job", self.queue, self.expectations))
 
     def owned_pods(self, job: Obj) -> list[Obj]:
         uid = job["metadata"]["uid"]

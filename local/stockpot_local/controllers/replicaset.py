@@ -10,7 +10,15 @@ from stockpot_local.controllers.children import (
     pod_is_ready,
     random_suffix,
 )
-from stockpot_local.controllers.informer import Expectations, Informer, Key, WorkQueue, key_of, owner_uid
+from stockpot_local.controllers.informer import (
+    Expectations,
+    Informer,
+    Key,
+    WorkQueue,
+    key_of,
+    owned_pod_handler,
+    owner_uid,
+)
 from stockpot_local.controllers.status import status_patch
 from stockpot_local.kubeclient import PODS, REPLICASETS, ApiError, KubeClient, Obj
 
@@ -65,16 +73,7 @@ class ReplicaSetController:
         self.expectations = Expectations()
         self.queue = WorkQueue("replicaset", self.reconcile)
         replicasets.add_handler(lambda _t, obj: self.queue.add(key_of(obj)))
-        pods.add_handler(self._on_pod)
-
-    def _on_pod(self, event_type: str, pod: Obj) -> None:
-        uid = owner_uid(pod, "ReplicaSet")
-        if uid is None:
-            return
-        self.expectations.observe(uid, event_type, pod)
-        for ref in pod["metadata"].get("ownerReferences", []):
-            if ref.get("uid") == uid:
-                self.queue.add((pod["metadata"]["namespace"], ref["name"]))
+        pods.add_handler(owned_pod_handler("ReplicaSet", self.queue, self.expectations))
 
     async def reconcile(self, key: Key) -> float | None:
         rs = self.replicasets.cache.get(key)
