@@ -3,9 +3,11 @@
 1. Start the local cluster (embedded API server, controllers, process kubelet, SeaweedFS S3).
 2. Install the Stockpot CRDs with the real kubectl, and apply every example resource.
 3. Show admission at work: an invalid FineTune is rejected by the CRD's schema/CEL with the field named.
-4. Run the runtime's entrypoint in a pod, the way the operator will: a Job mounts a run spec from a
+4. Publish the offline toy model and a synthetic dataset to S3 from a pod (credentials from a Secret, as the
+   operator passes them): ``stockpot-runtime toy`` commits the model as an artifact, manifest last.
+5. Run the runtime's entrypoint on a run spec, the way the operator will: a Job mounts the spec from a
    ConfigMap and runs ``stockpot-runtime check train`` on it; show its logs.
-5. Show the S3 endpoint the runtime writes artifacts to, then stop everything.
+6. Read the artifact's manifest back from S3, then stop everything.
 
 It prints what it runs and what came back; nothing is simulated. The FineTune controller and the trainer
 join this flow as they land (see the README's project status).
@@ -29,12 +31,14 @@ from stockpot_local.tools import ensure_tool
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "demo"
 
+MODEL_URI = "s3://models/toy-llama"
+DATA_URI = "s3://datasets/add/train.jsonl"
 RUN_SPEC = {
-    "model": {"uri": "s3://models/toy-llama"},
-    "data": {"train": "s3://datasets/recall/train.jsonl", "format": "chatml"},
+    "model": {"uri": MODEL_URI},
+    "data": {"train": DATA_URI, "format": "chatml"},
     "peft": {"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0},
     "training": {"epochs": 2, "lr": 0.002, "batchSize": 8},
-    "artifactUri": f"s3://artifacts/{NAMESPACE}/finetune/recall/0001",
+    "artifactUri": f"s3://artifacts/{NAMESPACE}/finetune/add/0001",
 }
 
 
@@ -54,12 +58,44 @@ def kubectl(args: Sequence[str], env: dict[str, str], check: bool = True, stdin:
     return output
 
 
+def runtime_container(name: str, args: list[str], s3_env: dict[str, str]) -> dict[str, object]:
+    """The runtime image's entrypoint; S3 endpoint as values, credentials only as Secret references."""
+    secret_keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    env: list[dict[str, object]] = [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": "s3-credentials", "key": key}}} for key in secret_keys
+    ]
+    env += [{"name": key, "value": value} for key, value in sorted(s3_env.items()) if key not in secret_keys]
+    return {
+        "name": name,
+        "image": "stockpot-runtime:dev",
+        "command": [sys.executable, "-m", "stockpot_runtime.cli", *args],
+        "env": env,
+    }
+
+
+def toy_job(s3_env: dict[str, str]) -> str:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s3-credentials", "namespace": NAMESPACE},
+        "stringData": {key: s3_env[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+    }
+    container = runtime_container("toy", ["toy", "--model", MODEL_URI, "--data", DATA_URI, "--rows", "2000"], s3_env)
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "toy-publish", "namespace": NAMESPACE},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [container]}}},
+    }
+    return "\n---\n".join(json.dumps(document) for document in (secret, job))
+
+
 def runtime_job(python: str) -> str:
     """A Job that runs the runtime entrypoint on a run spec mounted from a ConfigMap."""
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": "recall-run", "namespace": NAMESPACE},
+        "metadata": {"name": "add-run", "namespace": NAMESPACE},
         "data": {"run.json": json.dumps(RUN_SPEC, indent=2)},
     }
     container = {
@@ -71,14 +107,14 @@ def runtime_job(python: str) -> str:
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": "recall-check", "namespace": NAMESPACE},
+        "metadata": {"name": "add-check", "namespace": NAMESPACE},
         "spec": {
             "backoffLimit": 0,
             "template": {
                 "spec": {
                     "restartPolicy": "Never",
                     "containers": [container],
-                    "volumes": [{"name": "run-spec", "configMap": {"name": "recall-run"}}],
+                    "volumes": [{"name": "run-spec", "configMap": {"name": "add-run"}}],
                 }
             },
         },
@@ -123,16 +159,26 @@ def run(state_dir: Path) -> None:
         step("Admission: an invalid FineTune is refused, every problem named with its field")
         kubectl(["apply", "-f", "-"], env, check=False, stdin=invalid_finetune())
 
+        if cluster.s3 is not None:
+            step("A pod publishes the offline toy model and 2,000 synthetic rows to S3")
+            for bucket in ("models", "datasets"):
+                cluster.s3.create_bucket(bucket)
+            kubectl(["apply", "-f", "-"], env, stdin=toy_job(cluster.s3.env()))
+            kubectl(["wait", "-n", NAMESPACE, "--for=condition=Complete", "job/toy-publish", "--timeout=180s"], env)
+            kubectl(["logs", "-n", NAMESPACE, "job/toy-publish"], env)
+
         step("The runtime entrypoint in a pod: a Job checks a run spec mounted from a ConfigMap")
         kubectl(["apply", "-f", "-"], env, stdin=runtime_job(sys.executable))
-        kubectl(["wait", "-n", NAMESPACE, "--for=condition=Complete", "job/recall-check", "--timeout=60s"], env)
+        kubectl(["wait", "-n", NAMESPACE, "--for=condition=Complete", "job/add-check", "--timeout=60s"], env)
         kubectl(["get", "pods", "-n", NAMESPACE, "-o", "wide"], env)
-        kubectl(["logs", "-n", NAMESPACE, "job/recall-check"], env)
+        kubectl(["logs", "-n", NAMESPACE, "job/add-check"], env)
 
         if cluster.s3 is not None:
-            step("S3 for artifacts (SeaweedFS)")
-            bucket = cluster.s3.create_bucket("artifacts")
-            print(f"endpoint {cluster.s3.endpoint_url}, bucket s3://{bucket} created")
+            step(f"The toy model's manifest, read back from {MODEL_URI} (written last, after every file)")
+            body = cluster.s3.client().get_object(Bucket="models", Key="toy-llama/manifest.json")["Body"].read()
+            manifest = json.loads(body)
+            for entry in manifest["files"]:
+                print(f"  {entry['sha256'][:16]}…  {entry['size']:>10,}  {entry['path']}")
         step("Stopping the local cluster")
     print("done: every process stopped.")
 
