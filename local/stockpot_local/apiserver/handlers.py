@@ -226,8 +226,8 @@ class ResourceHandlers:
         self, request: web.Request, target: Target, watcher: Watcher, initial: list[tuple[str, Any]]
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": JSON, "Transfer-Encoding": "chunked"})
-        await response.prepare(request)
         try:
+            await response.prepare(request)
             await self._pump(request, target, watcher, initial, response)
             await response.write_eof()
         except ConnectionResetError:
