@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import shutil
@@ -105,15 +106,15 @@ def make_client(endpoint_url: str, access_key: str, secret_key: str) -> Any:
     )
 
 
-class S3Access:
+class S3Access(abc.ABC):
     """What tests and tools need from an S3 endpoint: its URL, credentials, clients and env vars."""
 
     access_key: str
     secret_key: str
 
     @property
-    def endpoint_url(self) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def endpoint_url(self) -> str: ...
 
     def env(self) -> dict[str, str]:
         return s3_env(self.endpoint_url, self.access_key, self.secret_key)
