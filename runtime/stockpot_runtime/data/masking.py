@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .formats import Conversation
+from .formats import Conversation, Message
 from .templates import ChatTemplate
 
 IGNORE_INDEX = -100
@@ -81,9 +81,14 @@ def tokenize_conversation(
 ) -> TokenizedExample:
     """Token ids and labels for one conversation, truncated to ``max_length``."""
     text, spans = assistant_spans(template, conversation)
+    return _encode(tokenizer, text, None if train_on_prompt else spans, max_length)
+
+
+def _encode(tokenizer: Any, text: str, spans: list[tuple[int, int]] | None, max_length: int | None) -> TokenizedExample:
+    """Token ids of ``text``; labels inside ``spans`` (every token when None)."""
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids: list[int] = list(encoded["input_ids"])
-    if train_on_prompt:
+    if spans is None:
         labels = list(ids)
     else:
         offsets = encoded["offset_mapping"]
@@ -91,6 +96,40 @@ def tokenize_conversation(
     if max_length is not None:
         ids, labels = ids[:max_length], labels[:max_length]
     return TokenizedExample(ids, labels)
+
+
+def tokenize_completion(
+    tokenizer: Any,
+    template: ChatTemplate,
+    prompt: list[Message],
+    completion: list[Message],
+    *,
+    max_length: int | None = None,
+    max_prompt_length: int | None = None,
+) -> TokenizedExample:
+    """``prompt + completion`` with labels on the completion's assistant turns only (preference methods).
+
+    Assistant turns inside the prompt stay unlabelled. A prompt longer than ``max_prompt_length`` tokens loses
+    its oldest tokens; the whole example is then cut to ``max_length``.
+    """
+    text, spans = assistant_spans(template, Conversation(prompt + completion))
+    prompt_chars = len(template.render(prompt, add_generation_prompt=True)) if prompt else 0
+    example = _encode(tokenizer, text, [s for s in spans if s[0] >= prompt_chars], None)
+    start = prompt_tokens(example)
+    if max_prompt_length is not None and start > max_prompt_length:
+        cut = start - max_prompt_length
+        example = TokenizedExample(example.input_ids[cut:], example.labels[cut:])
+    if max_length is not None:
+        example = TokenizedExample(example.input_ids[:max_length], example.labels[:max_length])
+    return example
+
+
+def prompt_tokens(example: TokenizedExample) -> int:
+    """How many leading tokens carry no label (the prompt of a completion example)."""
+    for index, label in enumerate(example.labels):
+        if label != IGNORE_INDEX:
+            return index
+    return len(example.labels)
 
 
 def tokenize_text(tokenizer: Any, text: str, max_length: int | None = None) -> TokenizedExample:

@@ -39,6 +39,7 @@ def progress_document(
     lr: float | None = None,
     tokens_per_second: float | None = None,
     eta_seconds: float | None = None,
+    resumes: int | None = None,
     updated: datetime | None = None,
 ) -> dict[str, Any]:
     """The ``progress.json`` content; non-finite numbers (a diverged loss) become null."""
@@ -51,6 +52,7 @@ def progress_document(
         "lr": _finite(lr),
         "tokensPerSecond": _finite(tokens_per_second),
         "etaSeconds": _finite(eta_seconds),
+        "resumes": resumes,
         "updated": when.isoformat().replace("+00:00", "Z"),
     }
 

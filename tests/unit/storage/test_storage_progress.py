@@ -27,13 +27,14 @@ class FakeClock:
 
 
 def test_progress_document_fields() -> None:
-    doc = progress_document(5, total_steps=10, epoch=0.5, loss=math.nan, lr=1e-4, tokens_per_second=12.5)
+    doc = progress_document(5, total_steps=10, epoch=0.5, loss=math.nan, lr=1e-4, tokens_per_second=12.5, resumes=1)
     assert doc["step"] == 5
     assert doc["totalSteps"] == 10
     assert doc["loss"] is None
     assert doc["etaSeconds"] is None
     assert doc["updated"].endswith("Z")
-    assert set(doc) == {"step", "totalSteps", "epoch", "loss", "lr", "tokensPerSecond", "etaSeconds", "updated"}
+    assert doc["resumes"] == 1
+    assert set(doc) == {"step", "totalSteps", "epoch", "loss", "lr", "tokensPerSecond", "etaSeconds", "resumes", "updated"}
 
 
 def test_reports_are_throttled_unless_forced(tmp_path: Path) -> None:

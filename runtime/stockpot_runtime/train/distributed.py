@@ -1,0 +1,187 @@
+"""Spreading a run over processes and nodes: the topology, the torchrun self-launch, DDP/FSDP2/DeepSpeed presets.
+
+The operator gives every pod MASTER_ADDR, MASTER_PORT, NNODES, NODE_RANK and NPROC_PER_NODE. When the run has
+more than one process, ``stockpot-runtime train`` re-executes itself under ``torch.distributed.run`` (one
+process per GPU); each child then sees RANK, LOCAL_RANK and WORLD_SIZE and trains through accelerate.
+
+Presets: ``ddp`` replicates the model; ``fsdp``/``fsdp-offload`` shard it with FSDP2; ``zero2``/``zero3``
+(and ``-offload`` variants, optimizer — and for ZeRO-3 parameters — in CPU memory) use DeepSpeed. Sharding
+presets need CUDA GPUs; asking for them on a CPU node is an error that says so. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stockpot_runtime.spec.distributed import DEEPSPEED_PRESETS, DistributedPreset, World
+from stockpot_runtime.spec.training import Precision, TrainingSpec
+
+DEFAULT_MASTER_PORT = 29500
+FSDP_PRESETS = frozenset({DistributedPreset.FSDP, DistributedPreset.FSDP_OFFLOAD})
+OFFLOAD_PRESETS = frozenset(
+    {DistributedPreset.FSDP_OFFLOAD, DistributedPreset.ZERO2_OFFLOAD, DistributedPreset.ZERO3_OFFLOAD}
+)
+
+
+class DistributedConfigError(ValueError):
+    """The distributed settings cannot work on this node (named field, and the fix)."""
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Nodes × processes per node, this node's rank, and where rank 0 listens."""
+
+    nodes: int
+    procs_per_node: int
+    node_rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = DEFAULT_MASTER_PORT
+
+    @property
+    def size(self) -> int:
+        return self.nodes * self.procs_per_node
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], world: World) -> Topology:
+        """The pod's env (set by the operator) over the spec's ``world``."""
+        nodes = _env_int(env, "NNODES", world.nodes, minimum=1)
+        procs = _env_int(env, "NPROC_PER_NODE", world.procs_per_node, minimum=1)
+        rank = _env_int(env, "NODE_RANK", 0, minimum=0)
+        if rank >= nodes:
+            raise DistributedConfigError(f"NODE_RANK={rank} must be below NNODES={nodes}")
+        port = _env_int(env, "MASTER_PORT", DEFAULT_MASTER_PORT, minimum=1)
+        if port > 65535:
+            raise DistributedConfigError(f"MASTER_PORT={port} is not a TCP port")
+        return cls(nodes, procs, rank, env.get("MASTER_ADDR") or "127.0.0.1", port)
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().isdigit() or int(raw) < minimum:
+        raise DistributedConfigError(f"{name}={raw!r} must be an integer >= {minimum}")
+    return int(raw)
+
+
+def is_launched_child(env: Mapping[str, str]) -> bool:
+    """Whether this process was started by torchrun (it sets RANK and WORLD_SIZE)."""
+    return "RANK" in env and "WORLD_SIZE" in env
+
+
+def torchrun_command(topology: Topology, argv: Sequence[str], python: str = sys.executable) -> list[str]:
+    """``python -m torch.distributed.run … -m stockpot_runtime.cli <argv>`` for this node.
+
+    No torchrun restarts: a failed process fails the pod, and the Job's retry resumes from the checkpoint.
+    """
+    return [
+        python,
+        "-m",
+        "torch.distributed.run",
+        f"--nnodes={topology.nodes}",
+        f"--nproc-per-node={topology.procs_per_node}",
+        f"--node-rank={topology.node_rank}",
+        f"--master-addr={topology.master_addr}",
+        f"--master-port={topology.master_port}",
+        "--max-restarts=0",
+        "-m",
+        "stockpot_runtime.cli",
+        *argv,
+    ]
+
+
+def resolve_preset(preset: DistributedPreset, world_size: int, cuda: bool) -> DistributedPreset | None:
+    """The preset to use (None: one plain process); sharding presets need GPUs and, for ZeRO, DeepSpeed."""
+    if preset == DistributedPreset.AUTO:
+        return DistributedPreset.DDP if world_size > 1 else None
+    if preset == DistributedPreset.DDP:
+        return DistributedPreset.DDP if world_size > 1 else None
+    if not cuda:
+        engine = "DeepSpeed" if preset in DEEPSPEED_PRESETS else "FSDP2"
+        raise DistributedConfigError(
+            f"distributed.preset: {preset} shards the model with {engine} and needs CUDA GPUs; this node has none "
+            "— use ddp (or auto) for CPU runs"
+        )
+    if preset in DEEPSPEED_PRESETS and importlib.util.find_spec("deepspeed") is None:
+        raise DistributedConfigError(
+            f"distributed.preset: {preset} needs DeepSpeed, which this image lacks — install stockpot[deepspeed]"
+        )
+    return preset
+
+
+def _half_precision(precision: Precision) -> str | None:
+    """bf16/fp16 for the sharded engines' mixed precision (auto means bf16 on the GPUs these presets need)."""
+    return {Precision.AUTO: "bf16", Precision.BF16: "bf16", Precision.FP16: "fp16"}.get(precision)
+
+
+def deepspeed_config(preset: DistributedPreset, training: TrainingSpec, world_size: int) -> dict[str, Any]:
+    """A DeepSpeed config for a ZeRO preset, with concrete batch arithmetic and bucket sizes."""
+    if preset not in DEEPSPEED_PRESETS:
+        raise ValueError(f"{preset} is not a DeepSpeed preset")
+    stage = 3 if preset in (DistributedPreset.ZERO3, DistributedPreset.ZERO3_OFFLOAD) else 2
+    zero: dict[str, Any] = {
+        "stage": stage,
+        "overlap_comm": True,
+        "contiguous_gradients": True,
+        "reduce_bucket_size": 50_000_000,
+        "allgather_bucket_size": 50_000_000 if stage == 2 else None,
+    }
+    if stage == 3:
+        zero.update(
+            {
+                "stage3_prefetch_bucket_size": 50_000_000,
+                "stage3_param_persistence_threshold": 100_000,
+                "stage3_gather_16bit_weights_on_model_save": True,
+            }
+        )
+    if preset in OFFLOAD_PRESETS:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
+        if stage == 3:
+            zero["offload_param"] = {"device": "cpu", "pin_memory": True}
+    half = _half_precision(training.precision)
+    micro, accumulation = training.batch_size, training.gradient_accumulation_steps
+    return {
+        "train_micro_batch_size_per_gpu": micro,
+        "gradient_accumulation_steps": accumulation,
+        "train_batch_size": micro * accumulation * world_size,
+        "gradient_clipping": training.max_grad_norm,
+        "zero_optimization": {k: v for k, v in zero.items() if v is not None},
+        "bf16": {"enabled": half == "bf16"},
+        "fp16": {"enabled": half == "fp16"},
+        "steps_per_print": 2**31 - 1,
+        "wall_clock_breakdown": False,
+    }
+
+
+def fsdp_plugin_kwargs(preset: DistributedPreset, training: TrainingSpec) -> dict[str, Any]:
+    """Keyword arguments of accelerate's ``FullyShardedDataParallelPlugin`` for FSDP2."""
+    if preset not in FSDP_PRESETS:
+        raise ValueError(f"{preset} is not an FSDP preset")
+    return {
+        "fsdp_version": 2,
+        "reshard_after_forward": True,
+        "auto_wrap_policy": "transformer_based_wrap",
+        "cpu_offload": preset == DistributedPreset.FSDP_OFFLOAD,
+        "state_dict_type": "SHARDED_STATE_DICT",
+        "activation_checkpointing": training.gradient_checkpointing,
+        "cpu_ram_efficient_loading": True,
+    }
+
+
+def accelerator_kwargs(preset: DistributedPreset | None, training: TrainingSpec, world_size: int) -> dict[str, Any]:
+    """What ``accelerate.Accelerator`` needs beyond device and precision for ``preset`` (empty for ddp/single)."""
+    if preset in DEEPSPEED_PRESETS:
+        from accelerate.utils import DeepSpeedPlugin
+
+        assert preset is not None
+        return {"deepspeed_plugin": DeepSpeedPlugin(hf_ds_config=deepspeed_config(preset, training, world_size))}
+    if preset in FSDP_PRESETS:
+        from accelerate.utils import FullyShardedDataParallelPlugin
+
+        assert preset is not None
+        return {"fsdp_plugin": FullyShardedDataParallelPlugin(**fsdp_plugin_kwargs(preset, training))}
+    return {}
