@@ -60,10 +60,10 @@ def preference_rows(n: int, fmt: str = "dpo", seed: int = 0) -> list[dict[str, A
     return out
 
 
-def make_run(model: Path, train_file: Path, artifact: Path, **spec: Any) -> TrainRun:
+def make_run(model_path: Path, train_file: Path, artifact: Path, **spec: Any) -> TrainRun:
     """A TrainRun for the toy model; ``spec`` holds camelCase sections merged over quick defaults."""
     base: dict[str, Any] = {
-        "model": {"uri": str(model)},
+        "model": {"uri": str(model_path)},
         "data": {"train": str(train_file), "maxLength": 64, "valSplit": 0.1},
         "training": {
             "epochs": 1,

@@ -34,7 +34,17 @@ def test_progress_document_fields() -> None:
     assert doc["etaSeconds"] is None
     assert doc["updated"].endswith("Z")
     assert doc["resumes"] == 1
-    assert set(doc) == {"step", "totalSteps", "epoch", "loss", "lr", "tokensPerSecond", "etaSeconds", "resumes", "updated"}
+    assert set(doc) == {
+        "step",
+        "totalSteps",
+        "epoch",
+        "loss",
+        "lr",
+        "tokensPerSecond",
+        "etaSeconds",
+        "resumes",
+        "updated",
+    }
 
 
 def test_reports_are_throttled_unless_forced(tmp_path: Path) -> None:
