@@ -5,12 +5,13 @@
 3. Show admission at work: an invalid FineTune is rejected by the CRD's schema/CEL with the field named.
 4. Publish the offline toy model and a synthetic dataset to S3 from a pod (credentials from a Secret, as the
    operator passes them): ``stockpot-runtime toy`` commits the model as an artifact, manifest last.
-5. Run the runtime's entrypoint on a run spec, the way the operator will: a Job mounts the spec from a
-   ConfigMap and runs ``stockpot-runtime check train`` on it; show its logs.
-6. Read the artifact's manifest back from S3, then stop everything.
+5. Fine-tune, the way the operator will run it: a Job mounts the run spec from a ConfigMap and runs
+   ``stockpot-runtime train`` — the toy model fine-tuned on the add task, checkpoints and progress to S3, the adapter committed
+   manifest last, the summary in the pod's termination message.
+6. Read the trained artifact's manifest and progress back from S3, then stop everything.
 
-It prints what it runs and what came back; nothing is simulated. The FineTune controller and the trainer
-join this flow as they land (see the README's project status).
+It prints what it runs and what came back; nothing is simulated. The FineTune controller (which writes
+this Job from a FineTune) joins the flow when it lands (see the README's project status).
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ NAMESPACE = "demo"
 
 MODEL_URI = "s3://models/toy-llama"
 DATA_URI = "s3://datasets/add/train.jsonl"
+ARTIFACT_URI = f"s3://artifacts/{NAMESPACE}/finetune/add/0001"
 RUN_SPEC = {
-    "model": {"uri": MODEL_URI},
-    "data": {"train": DATA_URI, "format": "chatml"},
-    "peft": {"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0},
-    "training": {"epochs": 2, "lr": 0.002, "batchSize": 8},
-    "artifactUri": f"s3://artifacts/{NAMESPACE}/finetune/add/0001",
+    "model": {"uri": f"{MODEL_URI}/final"},
+    "data": {"train": DATA_URI, "format": "chatml", "maxLength": 128},
+    "peft": {"type": "full"},
+    "training": {"maxSteps": 60, "lr": 0.003, "batchSize": 16, "gradientAccumulationSteps": 1, "loggingSteps": 10},
+    "checkpoint": {"everySteps": 20, "keep": 2},
+    "artifactUri": ARTIFACT_URI,
+    "metricsPort": 0,
 }
 
 
@@ -90,8 +94,8 @@ def toy_job(s3_env: dict[str, str]) -> str:
     return "\n---\n".join(json.dumps(document) for document in (secret, job))
 
 
-def runtime_job(python: str) -> str:
-    """A Job that runs the runtime entrypoint on a run spec mounted from a ConfigMap."""
+def training_job(s3_env: dict[str, str]) -> str:
+    """A Job that runs ``stockpot-runtime train`` on a run spec mounted from a ConfigMap."""
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -99,15 +103,13 @@ def runtime_job(python: str) -> str:
         "data": {"run.json": json.dumps(RUN_SPEC, indent=2)},
     }
     container = {
-        "name": "runtime",
-        "image": "stockpot-runtime:dev",
-        "command": [python, "-m", "stockpot_runtime.cli", "check", "train", "--spec", "/etc/stockpot/run.json"],
+        **runtime_container("train", ["train", "--spec", "/etc/stockpot/run.json"], s3_env),
         "volumeMounts": [{"name": "run-spec", "mountPath": "/etc/stockpot"}],
     }
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": "add-check", "namespace": NAMESPACE},
+        "metadata": {"name": "add-train", "namespace": NAMESPACE},
         "spec": {
             "backoffLimit": 0,
             "template": {
@@ -167,18 +169,21 @@ def run(state_dir: Path) -> None:
             kubectl(["wait", "-n", NAMESPACE, "--for=condition=Complete", "job/toy-publish", "--timeout=180s"], env)
             kubectl(["logs", "-n", NAMESPACE, "job/toy-publish"], env)
 
-        step("The runtime entrypoint in a pod: a Job checks a run spec mounted from a ConfigMap")
-        kubectl(["apply", "-f", "-"], env, stdin=runtime_job(sys.executable))
-        kubectl(["wait", "-n", NAMESPACE, "--for=condition=Complete", "job/add-check", "--timeout=60s"], env)
-        kubectl(["get", "pods", "-n", NAMESPACE, "-o", "wide"], env)
-        kubectl(["logs", "-n", NAMESPACE, "job/add-check"], env)
+            step("Fine-tuning in a pod: a Job runs `stockpot-runtime train` on a run spec from a ConfigMap")
+            cluster.s3.create_bucket("artifacts")
+            kubectl(["apply", "-f", "-"], env, stdin=training_job(cluster.s3.env()))
+            kubectl(["wait", "-n", NAMESPACE, "--for=condition=Complete", "job/add-train", "--timeout=600s"], env)
+            kubectl(["get", "pods", "-n", NAMESPACE, "-l", "job-name=add-train"], env)
+            kubectl(["logs", "-n", NAMESPACE, "job/add-train"], env)
 
-        if cluster.s3 is not None:
-            step(f"The toy model's manifest, read back from {MODEL_URI} (written last, after every file)")
-            body = cluster.s3.client().get_object(Bucket="models", Key="toy-llama/manifest.json")["Body"].read()
-            manifest = json.loads(body)
+            step(f"The fine-tuned model, read back from {ARTIFACT_URI} (manifest written last, after every file)")
+            client, key = cluster.s3.client(), ARTIFACT_URI.removeprefix("s3://artifacts/")
+            manifest = json.loads(client.get_object(Bucket="artifacts", Key=f"{key}/manifest.json")["Body"].read())
             for entry in manifest["files"]:
                 print(f"  {entry['sha256'][:16]}…  {entry['size']:>10,}  {entry['path']}")
+            print("  lineage:", json.dumps(manifest["lineage"]["baseModel"]), manifest["lineage"]["dataDigest"])
+            progress = json.loads(client.get_object(Bucket="artifacts", Key=f"{key}/progress.json")["Body"].read())
+            print("  progress.json:", json.dumps(progress))
         step("Stopping the local cluster")
     print("done: every process stopped.")
 

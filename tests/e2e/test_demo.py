@@ -16,8 +16,9 @@ def test_demo_runs_the_local_stack_end_to_end() -> None:
     out = result.stdout
     assert "finetune.stockpot.dev/support-bot created" in out
     assert 'The FineTune "typo" is invalid: spec.training.lr' in out
-    assert "job.batch/add-check condition met" in out
-    assert "a valid train run spec" in out
     assert "job.batch/toy-publish condition met" in out
-    assert "final/model.safetensors" in out  # the manifest, read back from S3
+    assert "job.batch/add-train condition met" in out
+    assert '"result": "Succeeded"' in out  # the trainer's summary line in the pod log
+    assert "final/model.safetensors" in out  # the fine-tuned model's manifest, read back from S3
+    assert '"step": 60' in out  # progress.json
     assert "every process stopped" in out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import jinja2
@@ -181,6 +182,12 @@ def check_template(source: str) -> None:
             raise UnsafeTemplateError(f"chat template line {node.lineno}: '{name}' is not allowed in chat templates")
 
 
+@lru_cache(maxsize=32)
+def compiled(source: str) -> jinja2.Template:
+    """The sandboxed template for ``source``, compiled once (rendering a conversation renders it many times)."""
+    return sandbox().from_string(source)
+
+
 @dataclass(frozen=True)
 class ChatTemplate:
     """A checked template plus the special-token strings it references (bos/eos)."""
@@ -194,8 +201,7 @@ class ChatTemplate:
         self, messages: list[Message], tools: list[dict[str, Any]] | None = None, add_generation_prompt: bool = False
     ) -> str:
         """The conversation as text, exactly as the model sees it."""
-        template = sandbox().from_string(self.source)
-        return template.render(
+        return compiled(self.source).render(
             messages=messages,
             tools=tools,
             add_generation_prompt=add_generation_prompt,

@@ -15,6 +15,11 @@ files, no new processes (``RLIMIT_NPROC`` 0, effective for non-root users). Run 
 ``nobody`` when the interpreter is reachable by that user. The parent talks JSON lines over private
 duplicates of stdin/stdout; fds 0-2 of the code point at ``/dev/null``, so its ``print`` output is discarded.
 
+Before the first worker starts, the trainer marks itself non-dumpable (``PR_SET_DUMPABLE`` 0): its
+``/proc/<pid>/environ`` (which holds the storage credentials) and memory become unreadable to other
+processes of the same non-root user, such as the worker. Root can read them anyway, which is why the
+runtime image runs as a non-root user.
+
 Limits, not a jail: the code can still read world-readable files and open network connections.
 """
 
@@ -67,6 +72,7 @@ class RewardSandbox:
         if timeout_s <= 0 or memory_mb <= 0:
             raise ValueError("timeout_s and memory_mb must be positive")
         self.code, self.timeout_s, self.memory_mb = code, timeout_s, memory_mb
+        hide_process_memory()
         self._calls = itertools.count()
         self._worker: _Worker | None = self._start()
 
@@ -184,6 +190,27 @@ def _stop(process: subprocess.Popen[bytes], directory: Path, selector: selectors
             stream.close()
     directory.chmod(0o700)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+PR_SET_DUMPABLE = 4
+PR_GET_DUMPABLE = 3
+
+
+def _prctl(option: int, value: int = 0) -> int:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return int(libc.prctl(option, value, 0, 0, 0))
+
+
+def hide_process_memory() -> None:
+    """Make this process non-dumpable: same-user processes can no longer read its /proc environ or memory."""
+    if sys.platform == "linux" and _prctl(PR_SET_DUMPABLE, 0) != 0:
+        log.warning("could not mark the trainer non-dumpable; user reward code could read its environment")
+
+
+def is_dumpable() -> bool:
+    return sys.platform != "linux" or _prctl(PR_GET_DUMPABLE) == 1
 
 
 class _Privileges:

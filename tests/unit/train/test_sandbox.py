@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from stockpot_runtime.train.sandbox import RewardSandbox, SandboxError
+from stockpot_runtime.train.sandbox import RewardSandbox, SandboxError, is_dumpable
 
 pytestmark = pytest.mark.unit
 
@@ -118,3 +118,8 @@ def test_unusable_code_fails_at_construction(code: str, message: str, monkeypatc
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         RewardSandbox("def reward(p, c, r):\n    return 1\n", timeout_s=0, memory_mb=128)
+
+
+def test_starting_a_sandbox_hides_the_trainers_environment_from_same_user_processes(sandbox: RewardSandbox) -> None:
+    """Non-dumpable: /proc/<trainer>/environ (storage credentials) is unreadable to the non-root worker."""
+    assert not is_dumpable()
