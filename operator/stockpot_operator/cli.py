@@ -3,6 +3,7 @@
 - ``stockpot crds [--out DIR] [--check]`` writes (or checks) the generated CRD YAML.
 - ``stockpot validate FILE…`` checks resources against the models, printing every error with its field.
 - ``stockpot local …`` manages the embedded local cluster (runs ``python -m stockpot_local``).
+- ``stockpot operator [--namespace NS …]`` runs the operator (kopf) against the cluster in KUBECONFIG or in-cluster.
 """
 
 from __future__ import annotations
@@ -59,6 +60,17 @@ def _local(rest: Sequence[str]) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "stockpot_local", *rest])
 
 
+def _operator(args: argparse.Namespace) -> int:
+    import kopf
+
+    import stockpot_operator.handlers.finetune
+    import stockpot_operator.wiring  # noqa: F401 - registers the startup settings
+
+    kopf.configure(verbose=args.verbose)
+    kopf.run(standalone=True, namespaces=args.namespace or (), clusterwide=not args.namespace)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="stockpot", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     commands = root.add_subparsers(dest="command", required=True)
@@ -70,6 +82,10 @@ def parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="validate resource YAML files against the API models")
     validate.add_argument("files", nargs="+")
     validate.set_defaults(run=_validate)
+    operator = commands.add_parser("operator", help="run the operator (watches the stockpot.dev resources)")
+    operator.add_argument("--namespace", action="append", help="watch this namespace (repeatable); default: all")
+    operator.add_argument("--verbose", action="store_true", help="log every handler call")
+    operator.set_defaults(run=_operator)
     commands.add_parser("local", help="the embedded local cluster: up, down, status, env (see `stockpot local -h`)")
     return root
 

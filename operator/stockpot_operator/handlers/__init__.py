@@ -1,0 +1,1 @@
+"""kopf handlers: thin triggers that call the reconcilers (``stockpot operator`` loads this package)."""

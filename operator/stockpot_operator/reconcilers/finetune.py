@@ -1,0 +1,109 @@
+"""The FineTune reconciler: parse once, ensure the children, observe, write status once, emit transition events.
+
+``reconcile(namespace, name)`` is idempotent and safe to call from any trigger (the FineTune changed, its Job or
+pods changed, the progress timer fired). A spec that does not parse gets condition Invalid with every error and
+is not retried. Children are created in order with deterministic names; an existing child (409) is adopted.
+After start only ``suspend`` changes the Job (the CRD's CEL makes the rest of the spec immutable).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from stockpot_operator.api.document import DocumentError, parse_spec
+from stockpot_operator.api.finetune import FineTuneSpec
+from stockpot_operator.builders.children import Parent
+from stockpot_operator.builders.finetune import Names, Settings, artifact_uri, desired
+from stockpot_operator.kube import Kube
+from stockpot_operator.metrics import OperatorMetrics
+from stockpot_operator.progress import ProgressReader
+from stockpot_operator.status.finetune import Observation, invalid_status, observe
+
+Obj = dict[str, Any]
+PLURAL = "finetunes"
+log = logging.getLogger(__name__)
+
+
+class FineTuneReconciler:
+    def __init__(self, kube: Kube, settings: Settings, metrics: OperatorMetrics, progress: ProgressReader) -> None:
+        self.kube, self.settings, self.metrics, self.progress = kube, settings, metrics, progress
+        self._locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+
+    def reconcile(self, namespace: str, name: str) -> str | None:
+        """Bring one FineTune up to date; returns its phase (None when it no longer exists)."""
+        started = time.monotonic()
+        result = "error"
+        try:
+            with self._locks[(namespace, name)]:
+                phase = self._reconcile(namespace, name)
+            result = "ok" if phase != "Invalid" else "invalid"
+            return phase
+        finally:
+            self.metrics.reconciled("FineTune", result, time.monotonic() - started)
+
+    def _reconcile(self, namespace: str, name: str) -> str | None:
+        body = self.kube.get_custom(PLURAL, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            self.metrics.forget("FineTune", namespace, name)
+            return None
+        parent = Parent.from_body(body)
+        previous = body.get("status") or {}
+        try:
+            spec = parse_spec(body)
+        except DocumentError as error:
+            message = "; ".join(str(e) for e in error.errors)
+            status = invalid_status(previous, parent.generation, message)
+            if status != {k: previous.get(k) for k in status}:
+                self.kube.patch_status(PLURAL, namespace, name, status)
+                self.kube.event(body, "Warning", "Invalid", message)
+            self.metrics.observed("FineTune", namespace, name, "Invalid", None)
+            return "Invalid"
+        assert isinstance(spec, FineTuneSpec)
+        job = self._ensure_children(spec, parent)
+        names = Names.of(name)
+        pods = self.kube.pods(namespace, {"job-name": names.job}) if job is not None else []
+        observation = Observation(spec, parent.generation, previous, job, pods, self._progress(spec, parent))
+        status, events = observe(observation)
+        if status != {k: previous.get(k) for k in status}:
+            self.kube.patch_status(PLURAL, namespace, name, status)
+        for event in events:
+            self.kube.event(body, event.type, event.reason, event.message)
+        self.metrics.observed("FineTune", namespace, name, status["phase"], status.get("progress"))
+        return str(status["phase"])
+
+    def _ensure_children(self, spec: FineTuneSpec, parent: Parent) -> Obj | None:
+        job = None
+        for child in desired(spec, parent, self.settings):
+            obj, created = self.kube.ensure(child)
+            if created:
+                log.info(
+                    "%s/%s: created %s %s", parent.namespace, parent.name, child["kind"], child["metadata"]["name"]
+                )
+            if child["kind"] == "Job":
+                job = obj
+        if job is not None and spec.queue_name is None:
+            wanted = spec.suspend
+            if bool((job.get("spec") or {}).get("suspend")) != wanted:
+                self.kube.patch_job_suspend(parent.namespace, job["metadata"]["name"], wanted)
+                job = self.kube.get_job(parent.namespace, job["metadata"]["name"])
+        elif job is not None and spec.suspend and not (job.get("spec") or {}).get("suspend"):
+            self.kube.patch_job_suspend(parent.namespace, job["metadata"]["name"], True)
+            job = self.kube.get_job(parent.namespace, job["metadata"]["name"])
+        return job
+
+    def _progress(self, spec: FineTuneSpec, parent: Parent) -> Obj | None:
+        secret = spec.credentials.s3_secret
+        uri = artifact_uri(spec, parent)
+        if secret is None or not uri.startswith("s3://"):
+            return None
+        try:
+            credentials = self.kube.secret_values(parent.namespace, secret)
+        except Exception:
+            return None
+        endpoint = spec.storage.endpoint or self.settings.extra_env.get("AWS_ENDPOINT_URL")
+        found = self.progress.read(uri, endpoint, spec.storage.region, credentials)
+        return found if isinstance(found, dict) else None
