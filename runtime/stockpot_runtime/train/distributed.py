@@ -6,7 +6,8 @@ process per GPU); each child then sees RANK, LOCAL_RANK and WORLD_SIZE and train
 
 Presets: ``ddp`` replicates the model; ``fsdp``/``fsdp-offload`` shard it with FSDP2; ``zero2``/``zero3``
 (and ``-offload`` variants, optimizer — and for ZeRO-3 parameters — in CPU memory) use DeepSpeed. Sharding
-presets need CUDA GPUs; asking for them on a CPU node is an error that says so. Nothing here imports torch.
+presets need CUDA GPUs; asking for them on a CPU node is an error that says so. Nothing here imports torch,
+and every function takes the environment it reads as an argument.
 """
 
 from __future__ import annotations
@@ -61,16 +62,22 @@ class Topology:
 
 def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     raw = env.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() == "":
         return default
-    if not raw.strip().isdigit() or int(raw) < minimum:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) < minimum:
         raise DistributedConfigError(f"{name}={raw!r} must be an integer >= {minimum}")
-    return int(raw)
+    return int(text)
 
 
 def is_launched_child(env: Mapping[str, str]) -> bool:
-    """Whether this process was started by torchrun (it sets RANK and WORLD_SIZE)."""
-    return "RANK" in env and "WORLD_SIZE" in env
+    """Whether this process was started by torchrun (it sets RANK and WORLD_SIZE, and TORCHELASTIC_RUN_ID)."""
+    return ("RANK" in env and "WORLD_SIZE" in env) or "TORCHELASTIC_RUN_ID" in env
+
+
+def init_process_group_backend(has_gpu: bool) -> str:
+    """The ``torch.distributed`` backend: NCCL between GPUs, gloo between CPU processes."""
+    return "nccl" if has_gpu else "gloo"
 
 
 def torchrun_command(topology: Topology, argv: Sequence[str], python: str = sys.executable) -> list[str]:
@@ -113,13 +120,23 @@ def resolve_preset(preset: DistributedPreset, world_size: int, cuda: bool) -> Di
     return preset
 
 
-def _half_precision(precision: Precision) -> str | None:
-    """bf16/fp16 for the sharded engines' mixed precision (auto means bf16 on the GPUs these presets need)."""
-    return {Precision.AUTO: "bf16", Precision.BF16: "bf16", Precision.FP16: "fp16"}.get(precision)
+# ZeRO bucket sizes, in elements. Concrete numbers because the "auto" values are filled in by HF Trainer
+# (hidden_size² and friends) and we drive accelerate directly. Communication buckets are 5e7 rather than
+# DeepSpeed's 5e8 default: with overlap_comm, ZeRO-2 keeps several buckets of each kind alive at once, and at
+# 5e8 that reserves gigabytes per GPU before the model gets any. ZeRO-3's prefetch bucket (5e7) and persistence
+# threshold (1e5: parameters smaller than this, biases and norms, stay whole on every GPU) are DeepSpeed's defaults.
+COMM_BUCKET_ELEMENTS = 50_000_000
+ZERO3_PREFETCH_ELEMENTS = 50_000_000
+ZERO3_PERSISTENCE_THRESHOLD = 100_000
 
 
 def deepspeed_config(preset: DistributedPreset, training: TrainingSpec, world_size: int) -> dict[str, Any]:
-    """A DeepSpeed config for a ZeRO preset, with concrete batch arithmetic and bucket sizes."""
+    """A DeepSpeed config for a ZeRO preset, with concrete batch arithmetic and bucket sizes.
+
+    Half precision: an explicit bf16/fp16/fp32 sets the ``bf16``/``fp16`` sections. ``auto`` leaves them out,
+    and accelerate fills in the one matching the ``mixed_precision`` the Accelerator was given (bf16 on GPUs
+    that support it, else fp16): writing bf16 here would make accelerate refuse an fp16 Accelerator.
+    """
     if preset not in DEEPSPEED_PRESETS:
         raise ValueError(f"{preset} is not a DeepSpeed preset")
     stage = 3 if preset in (DistributedPreset.ZERO3, DistributedPreset.ZERO3_OFFLOAD) else 2
@@ -127,14 +144,15 @@ def deepspeed_config(preset: DistributedPreset, training: TrainingSpec, world_si
         "stage": stage,
         "overlap_comm": True,
         "contiguous_gradients": True,
-        "reduce_bucket_size": 50_000_000,
-        "allgather_bucket_size": 50_000_000 if stage == 2 else None,
+        "reduce_bucket_size": COMM_BUCKET_ELEMENTS,
     }
-    if stage == 3:
+    if stage == 2:
+        zero["allgather_bucket_size"] = COMM_BUCKET_ELEMENTS
+    else:
         zero.update(
             {
-                "stage3_prefetch_bucket_size": 50_000_000,
-                "stage3_param_persistence_threshold": 100_000,
+                "stage3_prefetch_bucket_size": ZERO3_PREFETCH_ELEMENTS,
+                "stage3_param_persistence_threshold": ZERO3_PERSISTENCE_THRESHOLD,
                 "stage3_gather_16bit_weights_on_model_save": True,
             }
         )
@@ -142,23 +160,30 @@ def deepspeed_config(preset: DistributedPreset, training: TrainingSpec, world_si
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
         if stage == 3:
             zero["offload_param"] = {"device": "cpu", "pin_memory": True}
-    half = _half_precision(training.precision)
     micro, accumulation = training.batch_size, training.gradient_accumulation_steps
-    return {
+    config: dict[str, Any] = {
         "train_micro_batch_size_per_gpu": micro,
         "gradient_accumulation_steps": accumulation,
         "train_batch_size": micro * accumulation * world_size,
         "gradient_clipping": training.max_grad_norm,
-        "zero_optimization": {k: v for k, v in zero.items() if v is not None},
-        "bf16": {"enabled": half == "bf16"},
-        "fp16": {"enabled": half == "fp16"},
+        "zero_optimization": zero,
         "steps_per_print": 2**31 - 1,
         "wall_clock_breakdown": False,
     }
+    if training.precision != Precision.AUTO:
+        config["bf16"] = {"enabled": training.precision == Precision.BF16}
+        config["fp16"] = {"enabled": training.precision == Precision.FP16}
+    return config
 
 
 def fsdp_plugin_kwargs(preset: DistributedPreset, training: TrainingSpec) -> dict[str, Any]:
-    """Keyword arguments of accelerate's ``FullyShardedDataParallelPlugin`` for FSDP2."""
+    """Keyword arguments of accelerate's ``FullyShardedDataParallelPlugin`` for FSDP2.
+
+    No ``mixed_precision_policy``: accelerate derives it from the Accelerator's ``mixed_precision``, so the
+    precision is resolved in one place. ``cpu_ram_efficient_loading`` makes the plugin set
+    ``FSDP_CPU_RAM_EFFICIENT_LOADING`` in the environment, so build it before loading the model: transformers
+    then reads the weights on rank 0 only and accelerate broadcasts them when it shards.
+    """
     if preset not in FSDP_PRESETS:
         raise ValueError(f"{preset} is not an FSDP preset")
     return {
@@ -173,15 +198,18 @@ def fsdp_plugin_kwargs(preset: DistributedPreset, training: TrainingSpec) -> dic
 
 
 def accelerator_kwargs(preset: DistributedPreset | None, training: TrainingSpec, world_size: int) -> dict[str, Any]:
-    """What ``accelerate.Accelerator`` needs beyond device and precision for ``preset`` (empty for ddp/single)."""
+    """The plugin ``accelerate.Accelerator`` needs for ``preset``: empty for ddp and a single process.
+
+    The caller passes ``cpu`` and ``mixed_precision`` itself; the plugins take their precision from it.
+    """
+    if preset is None:
+        return {}
     if preset in DEEPSPEED_PRESETS:
         from accelerate.utils import DeepSpeedPlugin
 
-        assert preset is not None
         return {"deepspeed_plugin": DeepSpeedPlugin(hf_ds_config=deepspeed_config(preset, training, world_size))}
     if preset in FSDP_PRESETS:
         from accelerate.utils import FullyShardedDataParallelPlugin
 
-        assert preset is not None
         return {"fsdp_plugin": FullyShardedDataParallelPlugin(**fsdp_plugin_kwargs(preset, training))}
     return {}

@@ -2,62 +2,160 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import os
+from collections.abc import Iterator
 
 import pytest
-from accelerate.utils import FullyShardedDataParallelPlugin
+from accelerate.utils import DeepSpeedPlugin, FullyShardedDataParallelPlugin
 from torch.distributed.run import get_args_parser
 
-from stockpot_runtime.spec.distributed import DistributedPreset, World
+from stockpot_runtime.spec.distributed import DEEPSPEED_PRESETS, DistributedPreset, World
 from stockpot_runtime.spec.training import TrainingSpec
 from stockpot_runtime.train import distributed as dist
 
 pytestmark = pytest.mark.unit
 
+SHARDING_PRESETS = sorted(set(DistributedPreset) - {DistributedPreset.AUTO, DistributedPreset.DDP})
+HAS_DEEPSPEED = importlib.util.find_spec("deepspeed") is not None
 
-def test_topology_from_env_overrides_the_spec() -> None:
-    env = {"NNODES": "2", "NPROC_PER_NODE": "4", "NODE_RANK": "1", "MASTER_ADDR": "ft-0.ft", "MASTER_PORT": "29400"}
-    topology = dist.Topology.from_env(env, World(nodes=1, procs_per_node=1))
-    assert topology == dist.Topology(2, 4, 1, "ft-0.ft", 29400)
-    assert topology.size == 8
-    assert dist.Topology.from_env({}, World(nodes=3, procs_per_node=2)).size == 6
+
+@pytest.fixture
+def restored_environ() -> Iterator[None]:
+    """accelerate's plugins write to os.environ when built; keep that out of the other tests."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.mark.parametrize(
+    ("env", "world", "expected"),
+    [
+        ({}, World(), dist.Topology(1, 1, 0, "127.0.0.1", 29500)),
+        ({}, World(nodes=3, procs_per_node=2), dist.Topology(3, 2, 0, "127.0.0.1", 29500)),
+        (
+            {"NNODES": "2", "NPROC_PER_NODE": "4", "NODE_RANK": "1", "MASTER_ADDR": "ft-0.ft", "MASTER_PORT": "29400"},
+            World(),
+            dist.Topology(2, 4, 1, "ft-0.ft", 29400),
+        ),
+        ({"NPROC_PER_NODE": "8"}, World(nodes=2, procs_per_node=1), dist.Topology(2, 8, 0, "127.0.0.1", 29500)),
+        ({"NNODES": "", "MASTER_ADDR": "", "NODE_RANK": " 0 "}, World(nodes=2), dist.Topology(2, 1)),
+    ],
+)
+def test_topology_from_env_overrides_the_spec(env: dict[str, str], world: World, expected: dist.Topology) -> None:
+    assert dist.Topology.from_env(env, world) == expected
+
+
+def test_topology_size() -> None:
+    assert dist.Topology(2, 4, 1, "ft-0.ft", 29400).size == 8
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"NNODES": "two"}, "NNODES='two'"),
+        ({"NNODES": "0"}, "NNODES='0' must be an integer >= 1"),
+        ({"NNODES": "²"}, "NNODES='²'"),
         ({"NNODES": "2", "NODE_RANK": "2"}, "NODE_RANK=2 must be below NNODES=2"),
+        ({"NODE_RANK": "-1"}, "NODE_RANK='-1'"),
         ({"NPROC_PER_NODE": "0"}, "NPROC_PER_NODE='0'"),
+        ({"NPROC_PER_NODE": "1.5"}, "NPROC_PER_NODE='1.5'"),
         ({"MASTER_PORT": "70000"}, "MASTER_PORT=70000"),
+        ({"MASTER_PORT": "http"}, "MASTER_PORT='http'"),
     ],
 )
 def test_malformed_env_names_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(dist.DistributedConfigError, match=message):
         dist.Topology.from_env(env, World())
+    assert issubclass(dist.DistributedConfigError, ValueError)
 
 
-def test_torchrun_command_is_accepted_by_torchrun() -> None:
-    command = dist.torchrun_command(dist.Topology(2, 4, 1, "ft-0.ft", 29400), ["train", "--spec", "/s.json"])
-    assert command[1:3] == ["-m", "torch.distributed.run"]
+@pytest.mark.parametrize(
+    ("topology", "expected"),
+    [
+        (
+            dist.Topology(1, 2, 0, "127.0.0.1", 29500),
+            ["--nnodes=1", "--nproc-per-node=2", "--node-rank=0", "--master-addr=127.0.0.1", "--master-port=29500"],
+        ),
+        (
+            dist.Topology(2, 4, 1, "ft-0.ft", 29400),
+            ["--nnodes=2", "--nproc-per-node=4", "--node-rank=1", "--master-addr=ft-0.ft", "--master-port=29400"],
+        ),
+    ],
+)
+def test_torchrun_command_renders_the_layout(topology: dist.Topology, expected: list[str]) -> None:
+    command = dist.torchrun_command(topology, ["train", "--spec", "/s.json"], python="/venv/bin/python")
+    assert command == [
+        "/venv/bin/python",
+        "-m",
+        "torch.distributed.run",
+        *expected,
+        "--max-restarts=0",
+        "-m",
+        "stockpot_runtime.cli",
+        "train",
+        "--spec",
+        "/s.json",
+    ]
+
+
+@pytest.mark.parametrize("topology", [dist.Topology(1, 2), dist.Topology(2, 4, 1, "ft-0.ft", 29400)])
+def test_torchrun_command_is_accepted_by_torchrun(topology: dist.Topology) -> None:
+    command = dist.torchrun_command(topology, ["train", "--spec", "/s.json"])
     args = get_args_parser().parse_args(command[3:])
-    assert (args.nnodes, args.nproc_per_node, args.node_rank) == ("2", "4", 1)
-    assert (args.master_addr, args.master_port, args.max_restarts) == ("ft-0.ft", 29400, 0)
+    assert (args.nnodes, args.nproc_per_node, args.node_rank) == (
+        str(topology.nodes),
+        str(topology.procs_per_node),
+        topology.node_rank,
+    )
+    assert (args.master_addr, args.master_port, args.max_restarts) == (topology.master_addr, topology.master_port, 0)
+    assert args.rdzv_backend == "static"  # a fixed node rank per pod, rank 0 at MASTER_ADDR
     assert args.module
     assert (args.training_script, args.training_script_args) == ("stockpot_runtime.cli", ["train", "--spec", "/s.json"])
 
 
 def test_is_launched_child() -> None:
     assert dist.is_launched_child({"RANK": "0", "WORLD_SIZE": "2"})
-    assert not dist.is_launched_child({"NNODES": "2"})
+    assert dist.is_launched_child({"TORCHELASTIC_RUN_ID": "none"})
+    assert not dist.is_launched_child({"NNODES": "2", "NODE_RANK": "0", "MASTER_ADDR": "ft-0.ft"})
+    assert not dist.is_launched_child({"RANK": "0"})
 
 
-def test_presets_resolve_and_sharding_needs_gpus() -> None:
-    assert dist.resolve_preset(DistributedPreset.AUTO, 1, cuda=False) is None
-    assert dist.resolve_preset(DistributedPreset.AUTO, 2, cuda=False) == DistributedPreset.DDP
-    for preset in (DistributedPreset.FSDP, DistributedPreset.ZERO3_OFFLOAD):
-        with pytest.raises(dist.DistributedConfigError, match=r"needs CUDA GPUs.*use ddp"):
-            dist.resolve_preset(preset, 2, cuda=False)
+def test_backend() -> None:
+    assert dist.init_process_group_backend(has_gpu=True) == "nccl"
+    assert dist.init_process_group_backend(has_gpu=False) == "gloo"
+
+
+@pytest.mark.parametrize("cuda", [False, True])
+def test_auto_and_ddp_resolve_by_world_size(cuda: bool) -> None:
+    for preset in (DistributedPreset.AUTO, DistributedPreset.DDP):
+        assert dist.resolve_preset(preset, 1, cuda) is None
+        assert dist.resolve_preset(preset, 2, cuda) == DistributedPreset.DDP
+
+
+@pytest.mark.parametrize("preset", SHARDING_PRESETS)
+def test_sharding_presets_need_gpus(preset: DistributedPreset) -> None:
+    engine = "DeepSpeed" if preset in DEEPSPEED_PRESETS else "FSDP2"
+    with pytest.raises(
+        dist.DistributedConfigError, match=rf"{preset} shards the model with {engine} and needs CUDA GPUs"
+    ):
+        dist.resolve_preset(preset, 2, cuda=False)
+    with pytest.raises(dist.DistributedConfigError, match="use ddp"):
+        dist.resolve_preset(preset, 2, cuda=False)
+
+
+@pytest.mark.parametrize("preset", [DistributedPreset.FSDP, DistributedPreset.FSDP_OFFLOAD])
+def test_fsdp_on_gpus_needs_no_extra(preset: DistributedPreset) -> None:
+    assert dist.resolve_preset(preset, 8, cuda=True) == preset
+
+
+@pytest.mark.skipif(HAS_DEEPSPEED, reason="deepspeed is installed here")
+@pytest.mark.parametrize("preset", sorted(DEEPSPEED_PRESETS))
+def test_zero_presets_without_deepspeed_name_the_extra(preset: DistributedPreset) -> None:
+    with pytest.raises(dist.DistributedConfigError, match=r"needs DeepSpeed.*stockpot\[deepspeed\]"):
+        dist.resolve_preset(preset, 8, cuda=True)
 
 
 @pytest.mark.parametrize(
@@ -70,16 +168,43 @@ def test_presets_resolve_and_sharding_needs_gpus() -> None:
     ],
 )
 def test_deepspeed_configs(preset: DistributedPreset, stage: int, offload_optimizer: bool, offload_param: bool) -> None:
-    training = TrainingSpec(batch_size=2, gradient_accumulation_steps=8, max_grad_norm=0.5, precision="auto")
+    training = TrainingSpec(batch_size=2, gradient_accumulation_steps=8, max_grad_norm=0.5, precision="bf16")
     config = dist.deepspeed_config(preset, training, world_size=16)
     zero = config["zero_optimization"]
     assert zero["stage"] == stage
-    assert ("offload_optimizer" in zero, "offload_param" in zero) == (offload_optimizer, offload_param)
+    assert zero["overlap_comm"] is zero["contiguous_gradients"] is True
+    cpu = {"device": "cpu", "pin_memory": True}
+    assert (zero.get("offload_optimizer"), zero.get("offload_param")) == (
+        cpu if offload_optimizer else None,
+        cpu if offload_param else None,
+    )
+    assert config["train_micro_batch_size_per_gpu"] == 2
+    assert config["gradient_accumulation_steps"] == 8
     assert config["train_batch_size"] == 2 * 8 * 16
     assert config["gradient_clipping"] == 0.5
-    assert config["bf16"] == {"enabled": True}
-    assert config["fp16"] == {"enabled": False}
+    assert (config["bf16"], config["fp16"]) == ({"enabled": True}, {"enabled": False})
     assert zero.get("stage3_gather_16bit_weights_on_model_save", False) == (stage == 3)
+    assert ("allgather_bucket_size" in zero) == (stage == 2)
+    buckets = [v for k, v in zero.items() if k.endswith(("_size", "_threshold"))]
+    assert buckets
+    assert all(isinstance(v, int) and v > 0 for v in buckets)  # concrete numbers, no "auto"
+
+
+@pytest.mark.parametrize(
+    ("precision", "bf16", "fp16"),
+    [("bf16", True, False), ("fp16", False, True), ("fp32", False, False), ("auto", None, None)],
+)
+def test_deepspeed_precision(precision: str, bf16: bool | None, fp16: bool | None) -> None:
+    config = dist.deepspeed_config(DistributedPreset.ZERO2, TrainingSpec(precision=precision), world_size=2)
+    assert config.get("bf16", {}).get("enabled") is bf16
+    assert config.get("fp16", {}).get("enabled") is fp16
+
+
+def test_non_deepspeed_presets_have_no_deepspeed_config() -> None:
+    with pytest.raises(ValueError, match="not a DeepSpeed preset"):
+        dist.deepspeed_config(DistributedPreset.FSDP, TrainingSpec(), 2)
+    with pytest.raises(ValueError, match="not an FSDP preset"):
+        dist.fsdp_plugin_kwargs(DistributedPreset.ZERO3, TrainingSpec())
 
 
 @pytest.mark.parametrize("preset", [DistributedPreset.FSDP, DistributedPreset.FSDP_OFFLOAD])
@@ -88,6 +213,49 @@ def test_fsdp_kwargs_are_parameters_of_accelerates_plugin(preset: DistributedPre
     parameters = inspect.signature(FullyShardedDataParallelPlugin).parameters
     assert set(kwargs) <= set(parameters)
     assert kwargs["fsdp_version"] == 2
+    assert kwargs["reshard_after_forward"] is True
     assert kwargs["cpu_offload"] == (preset == DistributedPreset.FSDP_OFFLOAD)
+    assert kwargs["state_dict_type"] == "SHARDED_STATE_DICT"
     assert kwargs["activation_checkpointing"] is True
+    assert dist.fsdp_plugin_kwargs(preset, TrainingSpec())["activation_checkpointing"] is False
+
+
+@pytest.mark.usefixtures("restored_environ")
+@pytest.mark.parametrize("preset", [DistributedPreset.FSDP, DistributedPreset.FSDP_OFFLOAD])
+def test_fsdp_plugin_builds_on_cpu(preset: DistributedPreset) -> None:
+    plugin = dist.accelerator_kwargs(preset, TrainingSpec(gradient_checkpointing=True), 4)["fsdp_plugin"]
+    assert isinstance(plugin, FullyShardedDataParallelPlugin)
+    assert plugin.fsdp_version == 2
+    assert plugin.reshard_after_forward is True
+    assert type(plugin.cpu_offload).__name__ == (
+        "CPUOffloadPolicy" if preset == DistributedPreset.FSDP_OFFLOAD else "OffloadPolicy"
+    )
+    assert plugin.state_dict_type.name == "SHARDED_STATE_DICT"
+    assert plugin.activation_checkpointing is True
+    assert plugin.mixed_precision_policy is None  # accelerate sets it from Accelerator(mixed_precision=...)
+
+
+@pytest.mark.usefixtures("restored_environ")
+@pytest.mark.parametrize("preset", sorted(DEEPSPEED_PRESETS))
+def test_deepspeed_plugin_reads_the_config(preset: DistributedPreset) -> None:
+    training = TrainingSpec(batch_size=2, gradient_accumulation_steps=4, max_grad_norm=0.5)
+    plugin = dist.accelerator_kwargs(preset, training, 8)["deepspeed_plugin"]
+    assert isinstance(plugin, DeepSpeedPlugin)
+    stage3 = preset in (DistributedPreset.ZERO3, DistributedPreset.ZERO3_OFFLOAD)
+    assert plugin.zero_stage == (3 if stage3 else 2)
+    assert plugin.offload_optimizer_device == ("cpu" if preset in dist.OFFLOAD_PRESETS else "none")
+    assert plugin.offload_param_device == ("cpu" if preset == DistributedPreset.ZERO3_OFFLOAD else "none")
+    assert plugin.zero3_save_16bit_model is stage3
+    assert (plugin.gradient_accumulation_steps, plugin.gradient_clipping) == (4, 0.5)
+    assert plugin.deepspeed_config["train_batch_size"] == 2 * 4 * 8
+
+
+def test_ddp_and_single_process_need_no_plugin() -> None:
     assert dist.accelerator_kwargs(None, TrainingSpec(), 1) == {}
+    assert dist.accelerator_kwargs(DistributedPreset.DDP, TrainingSpec(), 2) == {}
+
+
+def test_importing_the_module_stays_cheap() -> None:
+    source = inspect.getsource(dist).split('"""', 2)[2]
+    top_level = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
+    assert not [line for line in top_level if "torch" in line or "accelerate" in line or "deepspeed" in line]
