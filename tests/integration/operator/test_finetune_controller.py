@@ -211,3 +211,66 @@ def test_an_invalid_finetune_is_marked_invalid_and_left_alone(kube: Any, namespa
     assert "spec.data.format" in invalid["message"]
     jobs = client.BatchV1Api(kube).list_namespaced_job(namespace, label_selector="stockpot.dev/finetune=bad")
     assert jobs.items == []
+
+
+def test_a_killed_training_pod_resumes_from_its_checkpoint(
+    kube: Any, namespace: str, storage: dict[str, str], operator: Operator
+) -> None:
+    """Delete the pod mid-run (SIGTERM, as an eviction does): the Job retries, the runtime resumes, it succeeds."""
+    core = client.CoreV1Api(kube)
+    every = 10
+    body = finetune(
+        "preempt", storage, training={"maxSteps": 400, "loggingSteps": 10}, checkpoint={"everySteps": every, "keep": 2}
+    )
+    client.CustomObjectsApi(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+    def step() -> int:
+        return int(((get(kube, namespace, "preempt").get("status") or {}).get("progress") or {}).get("step") or 0)
+
+    seen = wait_for("training progress in status", lambda: step() >= 2 * every and step(), timeout=180)
+    pods = core.list_namespaced_pod(namespace, label_selector="job-name=preempt-train").items
+    assert len(pods) == 1
+    first = pods[0].metadata.name
+    core.delete_namespaced_pod(first, namespace)
+    wait_for("Succeeded", lambda: phase(kube, namespace, "preempt") in ("Succeeded", "Failed"), timeout=300)
+    status = get(kube, namespace, "preempt")["status"]
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+    assert status["resumes"] == 1
+    second = next(
+        p
+        for p in core.list_namespaced_pod(namespace, label_selector="job-name=preempt-train").items
+        if p.metadata.name != first
+    )
+    log = core.read_namespaced_pod_log(second.metadata.name, namespace)
+    resumed_from = int(log.split("resumed from checkpoint step ")[1].split()[0])
+    assert resumed_from >= seen - every  # lost at most one checkpoint interval
+
+
+def test_a_restarted_operator_does_not_duplicate_children(
+    kube: Any, namespace: str, storage: dict[str, str], operator: Operator
+) -> None:
+    """SIGKILL the operator right after a FineTune appears; the restarted one adopts what exists."""
+    custom = client.CustomObjectsApi(kube)
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, finetune("restart", storage, suspend=True)
+    )
+    wait_for(
+        "the Job",
+        lambda: (
+            client.BatchV1Api(kube).list_namespaced_job(namespace, label_selector="stockpot.dev/finetune=restart").items
+        ),
+        timeout=60,
+        interval=0.05,
+    )
+    operator.stop(signal.SIGKILL)
+    operator.start()
+    wait_for("Suspended", lambda: phase(kube, namespace, "restart") == "Suspended", timeout=60)
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "restart", {"spec": {"suspend": False}})
+    operator.stop(signal.SIGKILL)
+    operator.start()
+    wait_for("Succeeded", lambda: phase(kube, namespace, "restart") in ("Succeeded", "Failed"), timeout=240)
+    selector = "stockpot.dev/finetune=restart"
+    assert len(client.BatchV1Api(kube).list_namespaced_job(namespace, label_selector=selector).items) == 1
+    assert len(client.CoreV1Api(kube).list_namespaced_config_map(namespace, label_selector=selector).items) == 1
+    assert len(client.CoreV1Api(kube).list_namespaced_service_account(namespace, label_selector=selector).items) == 1
+    assert phase(kube, namespace, "restart") == "Succeeded"
