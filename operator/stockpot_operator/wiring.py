@@ -6,7 +6,11 @@ Environment (set by the Helm chart):
   commands rather than images, points it at the virtualenv's script);
 - ``STOCKPOT_BACKOFF_LIMIT``: retries of a training Job (preemptions do not count);
 - ``STOCKPOT_DEFAULT_S3_ENDPOINT``: an S3 endpoint for resources that name none;
-- ``STOCKPOT_METRICS_PORT``: the /metrics port (default 8080; 0 disables it).
+- ``STOCKPOT_METRICS_PORT``: the /metrics port (default 8080; 0 disables it);
+- ``STOCKPOT_WEBHOOK_PORT``: serve the validating webhook on this port (unset: no webhook; the reconciler then
+  marks invalid resources Invalid). ``STOCKPOT_WEBHOOK_HOST`` is the Service DNS name the API server calls (kopf
+  generates a self-signed certificate for it and keeps the ValidatingWebhookConfiguration
+  ``stockpot.dev`` up to date); ``STOCKPOT_WEBHOOK_INSECURE=1`` serves plain HTTP (tests only).
 """
 
 from __future__ import annotations
@@ -64,6 +68,19 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 8
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    webhook_port = int(os.environ.get("STOCKPOT_WEBHOOK_PORT") or 0)
+    if webhook_port:
+        insecure = os.environ.get("STOCKPOT_WEBHOOK_INSECURE") == "1"
+        host = os.environ.get("STOCKPOT_WEBHOOK_HOST")
+        settings.admission.server = kopf.WebhookServer(
+            addr="0.0.0.0",
+            port=webhook_port,
+            host=host,
+            insecure=insecure,
+            extra_sans=[host] if host else [],
+        )
+        if host:
+            settings.admission.managed = "stockpot.dev"
     port = int(os.environ.get("STOCKPOT_METRICS_PORT", "8080"))
     if port:
         reconcilers().metrics.serve(port)

@@ -6,6 +6,7 @@ from typing import Any
 
 import kopf
 
+from stockpot_operator.admission import finetune_problems
 from stockpot_operator.api.kinds import GROUP, VERSION
 from stockpot_operator.wiring import reconcilers
 
@@ -35,3 +36,13 @@ def finetune_progress(body: kopf.Body, **_: Any) -> None:
 @kopf.on.event("", "v1", "pods", labels=CHILD_FILTER)
 def finetune_child_changed(body: kopf.Body, **_: Any) -> None:
     reconcilers().finetune.reconcile(str(body.metadata.namespace), body.metadata.labels[FINETUNE_LABEL])
+
+
+@kopf.on.validate(GROUP, VERSION, "finetunes", id="validate-finetune", operations=["CREATE", "UPDATE"])
+def validate_finetune(body: kopf.Body, **kwargs: Any) -> None:
+    """Refuse a FineTune with every problem at once (422), each naming its field."""
+    namespace, old = str(body.metadata.namespace), kwargs.get("old")
+    kube = reconcilers().finetune.kube
+    problems = finetune_problems(dict(body), dict(old) if old else None, lambda s: kube.secret_exists(namespace, s))
+    if problems:
+        raise kopf.AdmissionError("; ".join(problems), code=422)

@@ -30,6 +30,14 @@ REPO = Path(__file__).resolve().parents[3]
 GROUP, VERSION, PLURAL = "stockpot.dev", "v1alpha1", "finetunes"
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0, interval: float = 0.25) -> Any:
     deadline = time.monotonic() + timeout
     last = None
@@ -105,6 +113,8 @@ class Operator:
             "STOCKPOT_RUNTIME_COMMAND": str(Path(sys.executable).parent / "stockpot-runtime"),
             "STOCKPOT_METRICS_PORT": "0",
             "STOCKPOT_BACKOFF_LIMIT": "3",
+            "STOCKPOT_WEBHOOK_PORT": str(free_port()),
+            "STOCKPOT_WEBHOOK_INSECURE": "1",
         }
         self.namespace, self.log = namespace, log
         self.process: subprocess.Popen[bytes] | None = None
@@ -274,3 +284,48 @@ def test_a_restarted_operator_does_not_duplicate_children(
     assert len(client.CoreV1Api(kube).list_namespaced_config_map(namespace, label_selector=selector).items) == 1
     assert len(client.CoreV1Api(kube).list_namespaced_service_account(namespace, label_selector=selector).items) == 1
     assert phase(kube, namespace, "restart") == "Succeeded"
+
+
+def admission_review(operator: Operator, obj: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+    import urllib.request
+
+    request = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": str(uuid.uuid4()),
+            "kind": {"group": GROUP, "version": VERSION, "kind": "FineTune"},
+            "resource": {"group": GROUP, "version": VERSION, "resource": PLURAL},
+            "operation": "UPDATE" if old else "CREATE",
+            "namespace": operator.namespace,
+            "name": obj["metadata"]["name"],
+            "object": {**obj, "metadata": {**obj["metadata"], "namespace": operator.namespace}},
+            "oldObject": old,
+            "userInfo": {"username": "test"},
+            "dryRun": False,
+        },
+    }
+    url = f"http://127.0.0.1:{operator.env['STOCKPOT_WEBHOOK_PORT']}/validate-finetune"
+    post = urllib.request.Request(url, json.dumps(request).encode(), {"Content-Type": "application/json"})
+
+    def answer() -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(post, timeout=5) as response:
+                return json.loads(response.read())["response"]  # type: ignore[no-any-return]
+        except OSError:
+            return None
+
+    return wait_for("the webhook", answer, timeout=30)
+
+
+def test_the_webhook_refuses_with_every_problem_named(operator: Operator, storage: dict[str, str]) -> None:
+    good = finetune("hook-ok", storage)
+    assert admission_review(operator, good)["allowed"] is True
+    bad = finetune("hook-bad", storage, credentials={"s3Secret": "missing"}, method={"task": "kto"})
+    verdict = admission_review(operator, bad)
+    assert verdict["allowed"] is False
+    assert verdict["status"]["code"] == 422
+    assert "spec.data.format" in verdict["status"]["message"]
+    missing_secret = finetune("hook-secret", storage, credentials={"s3Secret": "missing"})
+    verdict = admission_review(operator, missing_secret)
+    assert "spec.credentials.s3Secret: Secret 'missing' does not exist" in verdict["status"]["message"]
