@@ -12,7 +12,7 @@ EXTRAS := operator,local,train,serve,eval,dev
 PIP_INSTALL := $(PIP) install --disable-pip-version-check -q -c constraints.txt $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps lint format crds chart test test-unit test-integration test-runtime e2e-cluster demo bench clean
+.PHONY: help setup system-deps lint format crds chart test test-unit test-integration test-runtime e2e-cluster demo bench bench-train bench-operator clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -67,6 +67,12 @@ demo: setup ## bring up the local stack and run the main job on it
 bench: setup ## benchmarks; results go to docs/benchmarks.md
 	$(PY) bench/apiserver.py
 	$(PY) bench/local_cluster.py
+
+bench-train: setup ## training runtime vs TRL SFTTrainer; results go to docs/benchmarks.md
+	$(PY) bench/train.py --write docs/benchmarks.md
+
+bench-operator: setup ## FineTune controller: FineTunes → Jobs throughput vs the raw create rate, operator RSS
+	$(PY) bench/operator.py --write docs/benchmarks.md
 
 clean: ## remove the venv, tools and local-cluster state
 	rm -rf $(VENV) .tools .local-cluster .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,8 @@
 """The operator's API I/O, kept apart from the pure builders: create-or-adopt children, read, patch status, events.
 
-Every call goes through the official ``kubernetes`` client with plain dicts. ``ensure`` creates a child and, on
-409 (it exists — e.g. the operator was killed after creating it), adopts the existing object instead of
-failing, so a restarted operator never duplicates children.
+Every call goes through the official ``kubernetes`` client with plain dicts. ``ensure`` reads a child and creates
+it only when absent; a 409 (another pass created it first) adopts the existing object, so a restarted operator
+never duplicates children.
 """
 
 from __future__ import annotations
@@ -76,14 +76,22 @@ class Kube:
         return f"{base}/{name}" if name else base
 
     def ensure(self, obj: Obj) -> tuple[Obj, bool]:
-        """Create ``obj``; if it already exists, return the existing one. Returns (object, created)."""
+        """The existing object, else ``obj`` created (a 409 race adopts the winner). Returns (object, created).
+
+        Reading first makes the common case — a later pass over existing children — one request.
+        """
+        path = self.path(obj, obj["metadata"]["name"])
+        try:
+            return self._raw("GET", path), False
+        except ApiException as error:
+            if error.status != 404:
+                raise
         try:
             return self._raw("POST", self.path(obj), obj), True
         except ApiException as error:
             if error.status != 409:
                 raise
-        existing = self._raw("GET", self.path(obj, obj["metadata"]["name"]))
-        return existing, False
+        return self._raw("GET", path), False
 
     def patch_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
         self.batch.patch_namespaced_job(name, namespace, {"spec": {"suspend": suspend}})
