@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -63,8 +64,13 @@ def _local(rest: Sequence[str]) -> int:
 def _operator(args: argparse.Namespace) -> int:
     import kopf
 
-    import stockpot_operator.handlers.finetune
-    import stockpot_operator.wiring  # noqa: F401 - registers the startup settings
+    # Importing a module registers its kopf handlers; the webhook's only when it is served (kopf refuses
+    # admission handlers without a webhook server).
+    modules = ["stockpot_operator.wiring", "stockpot_operator.handlers.finetune"]
+    if os.environ.get("STOCKPOT_WEBHOOK_PORT"):
+        modules.append("stockpot_operator.handlers.admission")
+    for module in modules:
+        importlib.import_module(module)
 
     kopf.configure(verbose=args.verbose)
     kopf.run(standalone=True, namespaces=args.namespace or (), clusterwide=not args.namespace)

@@ -75,17 +75,19 @@ class Kube:
         base = f"{prefix}/namespaces/{namespace}/{plural}"
         return f"{base}/{name}" if name else base
 
-    def ensure(self, obj: Obj) -> tuple[Obj, bool]:
-        """The existing object, else ``obj`` created (a 409 race adopts the winner). Returns (object, created).
+    def ensure(self, obj: Obj, *, probably_new: bool = False) -> tuple[Obj, bool]:
+        """The existing object, else ``obj`` created (a 409 adopts the existing one). Returns (object, created).
 
-        Reading first makes the common case — a later pass over existing children — one request.
+        Reading first makes a later pass over existing children one request each; for a resource seen for the
+        first time (``probably_new``) creating first saves the read.
         """
         path = self.path(obj, obj["metadata"]["name"])
-        try:
-            return self._raw("GET", path), False
-        except ApiException as error:
-            if error.status != 404:
-                raise
+        if not probably_new:
+            try:
+                return self._raw("GET", path), False
+            except ApiException as error:
+                if error.status != 404:
+                    raise
         try:
             return self._raw("POST", self.path(obj), obj), True
         except ApiException as error:

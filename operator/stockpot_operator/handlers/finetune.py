@@ -6,7 +6,6 @@ from typing import Any
 
 import kopf
 
-from stockpot_operator.admission import finetune_problems
 from stockpot_operator.api.kinds import GROUP, VERSION
 from stockpot_operator.wiring import reconcilers
 
@@ -34,15 +33,7 @@ def finetune_progress(body: kopf.Body, **_: Any) -> None:
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILD_FILTER)
 @kopf.on.event("", "v1", "pods", labels=CHILD_FILTER)
-def finetune_child_changed(body: kopf.Body, **_: Any) -> None:
-    reconcilers().finetune.reconcile(str(body.metadata.namespace), body.metadata.labels[FINETUNE_LABEL])
-
-
-@kopf.on.validate(GROUP, VERSION, "finetunes", id="validate-finetune", operations=["CREATE", "UPDATE"])
-def validate_finetune(body: kopf.Body, **kwargs: Any) -> None:
-    """Refuse a FineTune with every problem at once (422), each naming its field."""
-    namespace, old = str(body.metadata.namespace), kwargs.get("old")
-    kube = reconcilers().finetune.kube
-    problems = finetune_problems(dict(body), dict(old) if old else None, lambda s: kube.secret_exists(namespace, s))
-    if problems:
-        raise kopf.AdmissionError("; ".join(problems), code=422)
+def finetune_child_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
+    """A child changed. ADDED is skipped: the pass that created it saw it, and restarts resume every FineTune."""
+    if type in ("MODIFIED", "DELETED"):
+        reconcilers().finetune.reconcile(str(body.metadata.namespace), body.metadata.labels[FINETUNE_LABEL])

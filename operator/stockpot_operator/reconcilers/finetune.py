@@ -63,9 +63,9 @@ class FineTuneReconciler:
             self.metrics.observed("FineTune", namespace, name, "Invalid", None)
             return "Invalid"
         assert isinstance(spec, FineTuneSpec)
-        job = self._ensure_children(spec, parent)
+        job = self._ensure_children(spec, parent, probably_new="observedGeneration" not in previous)
         names = Names.of(name)
-        pods = self.kube.pods(namespace, {"job-name": names.job}) if job is not None else []
+        pods = self.kube.pods(namespace, {"job-name": names.job}) if job is not None and _has_pods(job) else []
         observation = Observation(spec, parent.generation, previous, job, pods, self._progress(spec, parent))
         status, events = observe(observation)
         if status != {k: previous.get(k) for k in status}:
@@ -75,10 +75,10 @@ class FineTuneReconciler:
         self.metrics.observed("FineTune", namespace, name, status["phase"], status.get("progress"))
         return str(status["phase"])
 
-    def _ensure_children(self, spec: FineTuneSpec, parent: Parent) -> Obj | None:
+    def _ensure_children(self, spec: FineTuneSpec, parent: Parent, probably_new: bool) -> Obj | None:
         job = None
         for child in desired(spec, parent, self.settings):
-            obj, created = self.kube.ensure(child)
+            obj, created = self.kube.ensure(child, probably_new=probably_new)
             if created:
                 log.info(
                     "%s/%s: created %s %s", parent.namespace, parent.name, child["kind"], child["metadata"]["name"]
@@ -107,3 +107,11 @@ class FineTuneReconciler:
         endpoint = spec.storage.endpoint or self.settings.extra_env.get("AWS_ENDPOINT_URL")
         found = self.progress.read(uri, endpoint, spec.storage.region, credentials)
         return found if isinstance(found, dict) else None
+
+
+def _has_pods(job: Obj) -> bool:
+    """Whether the Job has (or had) pods worth reading: a fresh or suspended Job without history has none."""
+    status = job.get("status") or {}
+    return any(int(status.get(key) or 0) for key in ("active", "succeeded", "failed", "terminating", "ready")) or bool(
+        status.get("startTime")
+    )

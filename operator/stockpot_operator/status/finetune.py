@@ -191,9 +191,9 @@ def observe(obs: Observation) -> tuple[Obj, list[Event]]:
     for source, target in (("startTime", "startTime"), ("completionTime", "completionTime")):
         if job_status.get(source):
             status[target] = job_status[source]
-    for key in ("checkpoint",):
-        if previous.get(key):
-            status[key] = previous[key]
+    checkpoint = (obs.progress or {}).get("checkpoint") or previous.get("checkpoint")
+    if checkpoint:
+        status["checkpoint"] = {"uri": checkpoint["uri"], "step": int(checkpoint["step"])}
     return status, transition_events(previous, status, message)
 
 

@@ -40,6 +40,7 @@ def progress_document(
     tokens_per_second: float | None = None,
     eta_seconds: float | None = None,
     resumes: int | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
     updated: datetime | None = None,
 ) -> dict[str, Any]:
     """The ``progress.json`` content; non-finite numbers (a diverged loss) become null."""
@@ -53,6 +54,7 @@ def progress_document(
         "tokensPerSecond": _finite(tokens_per_second),
         "etaSeconds": _finite(eta_seconds),
         "resumes": resumes,
+        "checkpoint": dict(checkpoint) if checkpoint else None,
         "updated": when.isoformat().replace("+00:00", "Z"),
     }
 

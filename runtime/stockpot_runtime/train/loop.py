@@ -95,6 +95,8 @@ class LoopState:
     samples: int = 0
     resumes: int = 0
     resumed_from: int | None = None
+    checkpoint: dict[str, Any] | None = None
+    """The newest complete checkpoint: {uri, step}."""
     last_loss: float | None = None
     last_eval: dict[str, float] = field(default_factory=dict)
 
@@ -310,6 +312,7 @@ class TrainingLoop:
             tokens_per_second=train.get("tokens_per_second"),
             eta_seconds=elapsed / done * remaining if done else None,
             resumes=self.state.resumes,
+            checkpoint=self.state.checkpoint,
         )
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
@@ -330,6 +333,7 @@ class TrainingLoop:
                     rng_states=rngs,
                 )
                 ref = self.checkpoints.save(self.state.step, directory)
+            self.state.checkpoint = {"uri": ref.uri, "step": ref.step}
             log.info("checkpoint step %d: %s", ref.step, ref.uri)
         self.accelerator.wait_for_everyone()
 
@@ -366,6 +370,7 @@ class TrainingLoop:
             samples=int(loop_state["samples"]),
             resumes=int(loop_state.get("resumes", 0)) + 1,
             resumed_from=ref.step,
+            checkpoint={"uri": ref.uri, "step": ref.step},
         )
         log.info("resumed from checkpoint step %d (%s)", ref.step, ref.uri)
         return True

@@ -106,16 +106,16 @@ def storage(local_cluster: ClusterAccess, kube: Any, namespace: str) -> dict[str
 class Operator:
     """``stockpot operator`` as a process; restartable, killable."""
 
-    def __init__(self, local_cluster: ClusterAccess, namespace: str, log: Path) -> None:
+    def __init__(self, local_cluster: ClusterAccess, namespace: str, log: Path, webhook: bool = False) -> None:
         self.env = {
             **os.environ,
             "KUBECONFIG": str(local_cluster.kubeconfig),
             "STOCKPOT_RUNTIME_COMMAND": str(Path(sys.executable).parent / "stockpot-runtime"),
             "STOCKPOT_METRICS_PORT": "0",
             "STOCKPOT_BACKOFF_LIMIT": "3",
-            "STOCKPOT_WEBHOOK_PORT": str(free_port()),
-            "STOCKPOT_WEBHOOK_INSECURE": "1",
         }
+        if webhook:
+            self.env |= {"STOCKPOT_WEBHOOK_PORT": str(free_port()), "STOCKPOT_WEBHOOK_INSECURE": "1"}
         self.namespace, self.log = namespace, log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -318,7 +318,23 @@ def admission_review(operator: Operator, obj: dict[str, Any], old: dict[str, Any
     return wait_for("the webhook", answer, timeout=30)
 
 
-def test_the_webhook_refuses_with_every_problem_named(operator: Operator, storage: dict[str, str]) -> None:
+@pytest.fixture
+def webhook(local_cluster: ClusterAccess, kube: Any, tmp_path: Path) -> Iterator[Operator]:
+    """A second operator with the webhook on; it watches an empty namespace, so it only answers admission."""
+    quiet = f"hook-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(kube)
+    core.create_namespace({"metadata": {"name": quiet}})
+    core.create_namespaced_secret(quiet, {"metadata": {"name": "s3-credentials"}, "stringData": {"k": "v"}})
+    served = Operator(local_cluster, quiet, tmp_path / "webhook.log", webhook=True)
+    served.start()
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+def test_the_webhook_refuses_with_every_problem_named(webhook: Operator, storage: dict[str, str]) -> None:
+    operator = webhook
     good = finetune("hook-ok", storage)
     assert admission_review(operator, good)["allowed"] is True
     bad = finetune("hook-bad", storage, credentials={"s3Secret": "missing"}, method={"task": "kto"})

@@ -52,6 +52,7 @@ PROGRESS = {
     "etaSeconds": 60.0,
     "resumes": 0,
     "updated": "2026-01-01T00:01:00Z",
+    "checkpoint": {"uri": "s3://out/ns/finetune/x/uid/checkpoints/step-40", "step": 40},
 }
 
 
@@ -163,6 +164,7 @@ def test_progress_summary_and_mirroring() -> None:
     again, events = observe(Observation(spec(), 1, status, job(active=1), [pod("Running")], None))
     assert again["progress"] == status["progress"]  # an unreadable progress.json keeps the last value
     assert events == []  # no transition, no event
+    assert status["checkpoint"] == {"uri": "s3://out/ns/finetune/x/uid/checkpoints/step-40", "step": 40}
 
 
 def test_transition_time_moves_only_when_a_condition_flips() -> None:

@@ -43,6 +43,7 @@ def test_progress_document_fields() -> None:
         "tokensPerSecond",
         "etaSeconds",
         "resumes",
+        "checkpoint",
         "updated",
     }
 
