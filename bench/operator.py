@@ -127,10 +127,11 @@ def measure(count: int) -> dict[str, Any]:
         )
         raw_rate = count / (time.monotonic() - started)
 
+        metrics_port = free_port()
         log = (Path(tempfile.gettempdir()) / "stockpot-bench-operator.log").open("wb")
         operator = subprocess.Popen(
             [sys.executable, "-m", "stockpot_operator.cli", "operator", "--namespace", "bench"],
-            env={**env, "STOCKPOT_METRICS_PORT": "0"},
+            env={**env, "STOCKPOT_METRICS_PORT": str(metrics_port)},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -141,13 +142,44 @@ def measure(count: int) -> dict[str, Any]:
             second = run_batch(kubeconfig, "bench", [f"ft-{i}" for i in range(count, 2 * count)], seen)
             time.sleep(5)
             rss = psutil.Process(operator.pid).memory_info().rss / 1e6
+            passes, seconds = reconcile_totals(metrics_port)
         finally:
             operator.terminate()
             operator.wait(timeout=30)
             log.close()
             if os.environ.get("SHOW_OPERATOR_OUTPUT"):
                 sys.stderr.write(Path(log.name).read_text(errors="replace")[-5000:])
-    return {"count": count, "raw_rate": raw_rate, "first": first, "second": second, "rss_mb": rss}
+    return {
+        "count": count,
+        "raw_rate": raw_rate,
+        "first": first,
+        "second": second,
+        "rss_mb": rss,
+        "passes": passes,
+        "pass_ms": 1000 * seconds / max(passes, 1),
+    }
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def reconcile_totals(port: int) -> tuple[int, float]:
+    """(reconcile passes, seconds spent in them) from the operator's own /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith(("stockpot_reconcile_seconds_count", "stockpot_reconcile_seconds_sum")):
+            name, value = line.rsplit(" ", 1)
+            values[name.split("{")[0]] = float(value)
+    return int(values.get("stockpot_reconcile_seconds_count", 0)), values.get("stockpot_reconcile_seconds_sum", 0.0)
 
 
 def report(result: dict[str, Any]) -> str:
@@ -167,6 +199,7 @@ Each FineTune is parsed, then its ServiceAccount, run-spec ConfigMap and Job are
 | create → Job latency, p50 / p99 | {first["p50"]:.2f} s / {first["p99"]:.2f} s | p99 < 2 s |
 | next {count} ({2 * count:,} in all) → Jobs | {result["second"]["seconds"]:.1f} s, p99 {result["second"]["p99"]:.2f} s | — |
 | operator RSS with {2 * count:,} FineTunes | {result["rss_mb"]:,.0f} MB | < 250 MB |
+| reconcile passes for {2 * count:,} FineTunes, mean time per pass | {result["passes"]:,} passes, {result["pass_ms"]:.0f} ms | — |
 """
 
 

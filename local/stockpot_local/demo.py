@@ -5,17 +5,18 @@
 3. Show admission at work: an invalid FineTune is rejected by the CRD's schema/CEL with the field named.
 4. Publish the offline toy model and a synthetic dataset to S3 from a pod (credentials from a Secret, as the
    operator passes them): ``stockpot-runtime toy`` commits the model as an artifact, manifest last.
-5. Fine-tune, the way the operator will run it: a Job mounts the run spec from a ConfigMap and runs
-   ``stockpot-runtime train`` — the toy model fine-tuned on the add task, checkpoints and progress to S3, the adapter committed
-   manifest last, the summary in the pod's termination message.
-6. Read the trained artifact's manifest and progress back from S3, then stop everything.
+5. Start the operator (``stockpot operator``) and ``kubectl apply`` a FineTune: the operator creates its
+   ServiceAccount, run-spec ConfigMap and Job; the pod runs ``stockpot-runtime train`` — the toy model fine-tuned
+   on the add task, checkpoints and progress to S3, the model committed manifest last — and the FineTune's
+   status follows (phase, progress, loss, artifact digest). ``kubectl wait --for=condition=Succeeded``.
+6. Read the artifact's manifest back from S3 and check its digest against the status, then stop everything.
 
-It prints what it runs and what came back; nothing is simulated. The FineTune controller (which writes
-this Job from a FineTune) joins the flow when it lands (see the README's project status).
+It prints what it runs and what came back; nothing is simulated.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stockpot_local.cluster import LocalCluster
+from stockpot_local.s3 import S3Access
 from stockpot_local.tools import ensure_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,28 +36,48 @@ NAMESPACE = "demo"
 
 MODEL_URI = "s3://models/toy-llama"
 DATA_URI = "s3://datasets/add/train.jsonl"
-ARTIFACT_URI = f"s3://artifacts/{NAMESPACE}/finetune/add/0001"
-RUN_SPEC = {
-    "model": {"uri": f"{MODEL_URI}/final"},
-    "data": {"train": DATA_URI, "format": "chatml", "maxLength": 128},
-    "peft": {"type": "full"},
-    "training": {"maxSteps": 60, "lr": 0.003, "batchSize": 16, "gradientAccumulationSteps": 1, "loggingSteps": 10},
-    "checkpoint": {"everySteps": 20, "keep": 2},
-    "artifactUri": ARTIFACT_URI,
-    "metricsPort": 0,
-}
+TRAIN_NAMESPACE = "pipeline"
+
+
+def finetune_manifest(s3_endpoint: str) -> dict[str, object]:
+    """The demo's FineTune: full fine-tuning of the toy model on the add rows, on CPU."""
+    return {
+        "apiVersion": "stockpot.dev/v1alpha1",
+        "kind": "FineTune",
+        "metadata": {"name": "add", "namespace": TRAIN_NAMESPACE},
+        "spec": {
+            "model": {"uri": f"{MODEL_URI}/final"},
+            "data": {"train": DATA_URI, "format": "chatml", "maxLength": 128},
+            "peft": {"type": "full"},
+            "training": {
+                "maxSteps": 60,
+                "lr": 0.003,
+                "batchSize": 16,
+                "gradientAccumulationSteps": 1,
+                "loggingSteps": 10,
+            },
+            "checkpoint": {"everySteps": 20, "keep": 2},
+            "resources": {"gpus": 0},
+            "output": {"uri": "s3://artifacts"},
+            "storage": {"endpoint": s3_endpoint},
+            "credentials": {"s3Secret": "s3-credentials"},
+        },
+    }
 
 
 def step(title: str) -> None:
     print(f"\n\033[1m== {title}\033[0m", flush=True)
 
 
-def kubectl(args: Sequence[str], env: dict[str, str], check: bool = True, stdin: str | None = None) -> str:
+def kubectl(
+    args: Sequence[str], env: dict[str, str], check: bool = True, stdin: str | None = None, quiet: bool = False
+) -> str:
     command = [str(ensure_tool("kubectl")), *args]
-    print("$ kubectl " + " ".join(args), flush=True)
+    if not quiet:
+        print("$ kubectl " + " ".join(args), flush=True)
     result = subprocess.run(command, env=env, input=stdin, capture_output=True, text=True, check=False)
     output = (result.stdout + result.stderr).rstrip()
-    if output:
+    if output and not quiet:
         print(output, flush=True)
     if check and result.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)} failed ({result.returncode})")
@@ -77,13 +99,17 @@ def runtime_container(name: str, args: list[str], s3_env: dict[str, str]) -> dic
     }
 
 
-def toy_job(s3_env: dict[str, str]) -> str:
-    secret = {
+def credentials_secret(s3_env: dict[str, str], namespace: str) -> dict[str, object]:
+    return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "s3-credentials", "namespace": NAMESPACE},
+        "metadata": {"name": "s3-credentials", "namespace": namespace},
         "stringData": {key: s3_env[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
     }
+
+
+def toy_job(s3_env: dict[str, str]) -> str:
+    secret = credentials_secret(s3_env, NAMESPACE)
     container = runtime_container("toy", ["toy", "--model", MODEL_URI, "--data", DATA_URI, "--rows", "2000"], s3_env)
     job = {
         "apiVersion": "batch/v1",
@@ -92,36 +118,6 @@ def toy_job(s3_env: dict[str, str]) -> str:
         "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [container]}}},
     }
     return "\n---\n".join(json.dumps(document) for document in (secret, job))
-
-
-def training_job(s3_env: dict[str, str]) -> str:
-    """A Job that runs ``stockpot-runtime train`` on a run spec mounted from a ConfigMap."""
-    config_map = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "add-run", "namespace": NAMESPACE},
-        "data": {"run.json": json.dumps(RUN_SPEC, indent=2)},
-    }
-    container = {
-        **runtime_container("train", ["train", "--spec", "/etc/stockpot/run.json"], s3_env),
-        "volumeMounts": [{"name": "run-spec", "mountPath": "/etc/stockpot"}],
-    }
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "add-train", "namespace": NAMESPACE},
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [container],
-                    "volumes": [{"name": "run-spec", "configMap": {"name": "add-run"}}],
-                }
-            },
-        },
-    }
-    return "\n---\n".join(json.dumps(document) for document in (config_map, job))
 
 
 def invalid_finetune() -> str:
@@ -169,23 +165,57 @@ def run(state_dir: Path) -> None:
             kubectl(["wait", "-n", NAMESPACE, "--for=condition=Complete", "job/toy-publish", "--timeout=180s"], env)
             kubectl(["logs", "-n", NAMESPACE, "job/toy-publish"], env)
 
-            step("Fine-tuning in a pod: a Job runs `stockpot-runtime train` on a run spec from a ConfigMap")
-            cluster.s3.create_bucket("artifacts")
-            kubectl(["apply", "-f", "-"], env, stdin=training_job(cluster.s3.env()))
-            kubectl(["wait", "-n", NAMESPACE, "--for=condition=Complete", "job/add-train", "--timeout=600s"], env)
-            kubectl(["get", "pods", "-n", NAMESPACE, "-l", "job-name=add-train"], env)
-            kubectl(["logs", "-n", NAMESPACE, "job/add-train"], env)
-
-            step(f"The fine-tuned model, read back from {ARTIFACT_URI} (manifest written last, after every file)")
-            client, key = cluster.s3.client(), ARTIFACT_URI.removeprefix("s3://artifacts/")
-            manifest = json.loads(client.get_object(Bucket="artifacts", Key=f"{key}/manifest.json")["Body"].read())
-            for entry in manifest["files"]:
-                print(f"  {entry['sha256'][:16]}…  {entry['size']:>10,}  {entry['path']}")
-            print("  lineage:", json.dumps(manifest["lineage"]["baseModel"]), manifest["lineage"]["dataDigest"])
-            progress = json.loads(client.get_object(Bucket="artifacts", Key=f"{key}/progress.json")["Body"].read())
-            print("  progress.json:", json.dumps(progress))
+            train_with_the_operator(cluster.s3, env, state_dir)
         step("Stopping the local cluster")
     print("done: every process stopped.")
+
+
+def train_with_the_operator(s3: S3Access, env: dict[str, str], state_dir: Path) -> None:
+    step("The operator: `stockpot operator` watches the pipeline namespace")
+    s3.create_bucket("artifacts")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": TRAIN_NAMESPACE}}
+    kubectl(["apply", "-f", "-"], env, stdin=json.dumps(namespace))
+    kubectl(["apply", "-f", "-"], env, stdin=json.dumps(credentials_secret(s3.env(), TRAIN_NAMESPACE)))
+    log_path = state_dir / "operator.log"
+    operator_env = {
+        **env,
+        "STOCKPOT_RUNTIME_COMMAND": str(Path(sys.executable).parent / "stockpot-runtime"),
+        "STOCKPOT_METRICS_PORT": "0",
+    }
+    with log_path.open("wb") as log:
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "stockpot_operator.cli", "operator", "--namespace", TRAIN_NAMESPACE],
+            env=operator_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        step("kubectl apply a FineTune; the operator creates its Job and the pod trains")
+        kubectl(["apply", "-f", "-"], env, stdin=json.dumps(finetune_manifest(s3.env()["AWS_ENDPOINT_URL"])))
+        kubectl(
+            ["wait", "-n", TRAIN_NAMESPACE, "--for=jsonpath={.status.phase}=Running", "ft/add", "--timeout=120s"], env
+        )
+        kubectl(["get", "ft", "-n", TRAIN_NAMESPACE], env)
+        kubectl(["wait", "-n", TRAIN_NAMESPACE, "--for=condition=Succeeded", "ft/add", "--timeout=600s"], env)
+        kubectl(["get", "ft,jobs,pods,configmaps", "-n", TRAIN_NAMESPACE, "-o", "wide"], env)
+        kubectl(["logs", "-n", TRAIN_NAMESPACE, "job/add-train"], env)
+        status = json.loads(
+            kubectl(["get", "ft", "add", "-n", TRAIN_NAMESPACE, "-o", "jsonpath={.status}"], env, quiet=True)
+        )
+        print("status:", json.dumps({k: status[k] for k in ("phase", "progress", "artifact", "resumes")}, indent=1))
+
+        step("The fine-tuned model, read back from S3 (manifest written last; its digest is the one in status)")
+        bucket, _, key = status["artifact"]["uri"].removeprefix("s3://").partition("/")
+        body = s3.client().get_object(Bucket=bucket, Key=f"{key}/manifest.json")["Body"].read()
+        manifest = json.loads(body)
+        for entry in manifest["files"]:
+            print(f"  {entry['sha256'][:16]}…  {entry['size']:>10,}  {entry['path']}")
+        digest = hashlib.sha256(body).hexdigest()
+        verdict = "matches" if digest == status["artifact"]["manifestSha256"] else "DOES NOT MATCH"
+        print(f"  manifest sha256 {digest[:16]}… {verdict} status.artifact.manifestSha256")
+    finally:
+        operator.terminate()
+        operator.wait(timeout=30)
 
 
 def main() -> int:

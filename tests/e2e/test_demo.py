@@ -17,8 +17,9 @@ def test_demo_runs_the_local_stack_end_to_end() -> None:
     assert "finetune.stockpot.dev/support-bot created" in out
     assert 'The FineTune "typo" is invalid: spec.training.lr' in out
     assert "job.batch/toy-publish condition met" in out
-    assert "job.batch/add-train condition met" in out
+    assert "finetune.stockpot.dev/add condition met" in out  # kubectl wait --for=condition=Succeeded
     assert '"result": "Succeeded"' in out  # the trainer's summary line in the pod log
     assert "final/model.safetensors" in out  # the fine-tuned model's manifest, read back from S3
-    assert '"step": 60' in out  # progress.json
+    assert "matches status.artifact.manifestSha256" in out
+    assert '"summary": "60/60 (100%)"' in out
     assert "every process stopped" in out

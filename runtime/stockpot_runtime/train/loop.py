@@ -165,8 +165,9 @@ class TrainingLoop:
                     and self.state.step < self.settings.total_steps
                 ):
                     self.save_checkpoint()
-                if self._should_stop():
-                    saved = self.settings.checkpoint_on_sigterm and self.state.step < self.settings.total_steps
+                if self.state.step < self.settings.total_steps and self._should_stop():
+                    # (after the last step there is nothing to save: the artifact is published instead)
+                    saved = self.settings.checkpoint_on_sigterm
                     if saved:
                         self.save_checkpoint()
                     raise Preempted(self.state.step, saved)
