@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from stockpot_operator.api.kinds import GROUP, VERSION
 
 Obj = dict[str, Any]
+POOL_SIZE = 16
 log = logging.getLogger(__name__)
 
 
@@ -28,11 +29,14 @@ class Kube:
 
     def __init__(self, api_client: Any | None = None) -> None:
         if api_client is None:
+            configuration = client.Configuration()
             try:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
+                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             except config.ConfigException:
-                config.load_kube_config()  # type: ignore[no-untyped-call]
-            api_client = client.ApiClient()
+                config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            # One connection per worker thread: the default pool of 4 makes 8 workers queue and reconnect.
+            configuration.connection_pool_maxsize = POOL_SIZE
+            api_client = client.ApiClient(configuration)
         self.api = api_client
         self.core: Any = client.CoreV1Api(api_client)
         self.batch: Any = client.BatchV1Api(api_client)
