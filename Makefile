@@ -68,7 +68,15 @@ bench: setup ## benchmarks; results go to docs/benchmarks.md
 	$(PY) bench/apiserver.py
 	$(PY) bench/local_cluster.py
 
-bench-train: setup ## training runtime vs TRL SFTTrainer; results go to docs/benchmarks.md
+# The soup-cli peer gets its own venv (its dependencies are not ours); torch stays pinned to the CPU wheel.
+SOUP_VENV := .bench/soup
+$(SOUP_VENV)/bin/soup:
+	$(PYTHON) -m venv $(SOUP_VENV)
+	printf 'torch==2.13.0\n' > $(SOUP_VENV)/constraints.txt
+	$(SOUP_VENV)/bin/pip install --disable-pip-version-check -q -c $(SOUP_VENV)/constraints.txt \
+		$(if $(wildcard /opt/wheels),--find-links /opt/wheels) "soup-cli[train]==0.77.0"
+
+bench-train: setup $(SOUP_VENV)/bin/soup ## our runtime vs TRL SFTTrainer vs soup-cli; results go to docs/benchmarks.md
 	$(PY) bench/train.py --write docs/benchmarks.md
 
 bench-operator: setup ## FineTune controller: FineTunes → Jobs throughput vs the raw create rate, operator RSS

@@ -29,6 +29,7 @@ import argparse
 import datetime
 import json
 import logging
+import math
 import os
 import platform
 import random
@@ -42,6 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_LENGTH = 256
 BATCH = 8
 LR = 1e-4
@@ -52,8 +54,30 @@ MODELS: dict[str, dict[str, int]] = {
     "compute": {"hidden": 512, "layers": 8, "heads": 8},
 }
 CONFIGS = ("lora", "full")
-VARIANTS = ("stockpot", "trl", "stockpot+multipack")
+VARIANTS = ("stockpot", "trl", "stockpot+multipack", "soup")
+SOUP_PYTHON = Path(os.environ.get("SOUP_PYTHON", REPO_ROOT / ".bench" / "soup" / "bin" / "python"))
+"""soup-cli[train]==0.77.0 in its own venv (``make bench-train`` creates it); soup runs LoRA only here."""
+SOUP_PROBE = """
+import json, resource, sys, time
+import transformers
+tokens, starts = [], []
+original = transformers.Trainer.training_step
+def training_step(self, model, inputs, *args, **kwargs):
+    starts.append(time.monotonic())
+    tokens.append(int(inputs["attention_mask"].sum()))
+    return original(self, model, inputs, *args, **kwargs)
+transformers.Trainer.training_step = training_step
+from soup_cli.cli import app
+try:
+    app(["--no-telemetry", "--no-audit-log", "train", "--config", sys.argv[1], "--yes"], standalone_mode=False)
+finally:
+    done = time.monotonic()
+    seconds = [b - a for a, b in zip(starts, [*starts[1:], done])]
+    print(json.dumps({"tokens": tokens, "seconds": seconds,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
 SECTION = "## Training (make bench-train)"
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 # -- data and models -------------------------------------------------------------------------------------------
@@ -243,12 +267,73 @@ def run_trl(spec: dict[str, Any]) -> dict[str, Any]:
     return {"tokens": tokens, "seconds": seconds, "loss": losses[-1], "padded": padded}
 
 
+def run_soup(spec: dict[str, Any]) -> dict[str, Any]:
+    """``soup train`` (its own venv) on the first steps × batch rows for one epoch: the same steps as the others.
+
+    Step times come from the probe above (the time between successive ``Trainer.training_step`` calls, the last
+    step ending when training returns), tokens from each step's attention mask; peak RSS is soup's process.
+    """
+    import yaml
+
+    rows = Path(spec["data"]).read_text(encoding="utf-8").splitlines()[: spec["steps"] * BATCH]
+    with tempfile.TemporaryDirectory(prefix="bench-soup-") as work:
+        data = Path(work) / "train.jsonl"
+        data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        config = {
+            "base": spec["model"],
+            "task": "sft",
+            "data": {
+                "train": str(data),
+                "format": "chatml",
+                "val_split": 0.0,
+                "max_length": MAX_LENGTH,
+                "train_on_responses_only": True,
+            },
+            "training": {
+                "epochs": 1,
+                "lr": LR,
+                "batch_size": BATCH,
+                "gradient_accumulation_steps": 1,
+                "warmup_ratio": 0.0,
+                "weight_decay": 0.0,
+                "max_grad_norm": 1.0,
+                "scheduler": "constant",
+                "optimizer": "adamw_torch",
+                "quantization": "none",
+                "logging_steps": 1,
+                "save_steps": 10**6,
+                "seed": SEED,
+                "lora": {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": LORA_TARGETS},
+            },
+            "output": str(Path(work) / "out"),
+        }
+        config_file = Path(work) / "soup.yaml"
+        config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+        env = {**os.environ, "SOUP_NO_AUDIT_LOG": "1", "HOME": work, "HF_HUB_OFFLINE": "1"}
+        proc = subprocess.run(
+            [str(SOUP_PYTHON), "-c", SOUP_PROBE, str(config_file)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            cwd=work,
+        )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('{"tokens"')]
+    if proc.returncode != 0 or not lines or not json.loads(lines[-1])["tokens"]:
+        raise RuntimeError(f"soup failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    result = json.loads(lines[-1])
+    result["loss"] = float("nan")
+    return result
+
+
 def one(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one measurement in this process and return its numbers (printed as JSON by ``--one``)."""
     logging.basicConfig(level=logging.WARNING)
-    result = run_trl(spec) if spec["variant"] == "trl" else run_stockpot(spec)
+    runner = {"trl": run_trl, "soup": run_soup}.get(spec["variant"], run_stockpot)
+    result = runner(spec)
     result["tokens_per_second"] = steady_rate(result["tokens"], result["seconds"], spec["warmup"])
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if spec["variant"] != "soup":  # soup's own process reports its peak
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
@@ -273,6 +358,8 @@ def run_all(paths: dict[str, Path], steps: dict[str, int], reps: int, warmup: in
         for name in MODELS:
             for config in CONFIGS:
                 for variant in VARIANTS:
+                    if variant == "soup" and (config != "lora" or not SOUP_PYTHON.exists()):
+                        continue
                     spec = {
                         "variant": variant,
                         "config": config,
@@ -311,15 +398,18 @@ def table(results: dict[tuple[str, ...], list[dict[str, Any]]], params: dict[str
         for config in CONFIGS:
             base = medians(results[(name, config, "trl")])
             for variant in VARIANTS:
+                if (name, config, variant) not in results:
+                    continue
                 m = medians(results[(name, config, variant)])
                 mfu = "—"
                 if config == "full":
                     mfu = f"{6 * params[name] * m['tokens_per_second'] / (peak * 1e9):.1%}"
                 speed = m["tokens_per_second"] / base["tokens_per_second"]
                 rss = m["peak_rss_mb"] / base["peak_rss_mb"]
+                loss = "—" if math.isnan(m["loss"]) else f"{m['loss']:.3f}"
                 lines.append(
                     f"| {name} ({params[name] / 1e6:.2f}M) | {config} | {variant} | {m['tokens_per_second']:,.0f} "
-                    f"| {speed:.2f} | {m['peak_rss_mb']:,.0f} | {rss:.2f} | {mfu} | {m['loss']:.3f} |"
+                    f"| {speed:.2f} | {m['peak_rss_mb']:,.0f} | {rss:.2f} | {mfu} | {loss} |"
                 )
     return "\n".join(lines)
 
@@ -376,8 +466,12 @@ hyperparameters — batch 8, grad accum 1, lr 1e-4 constant, no warmup, weight d
 seed 0, loss on assistant tokens only, {step_text}: `stockpot` (`train()` with `packing: none`),
 `stockpot+multipack` (`packing: multipack`) and `trl` (`SFTTrainer`, `SFTConfig(use_cpu=True, bf16=False,
 assistant_only_loss=True, max_length={MAX_LENGTH})`, otherwise defaults: no packing, each batch padded to its
-longest row). Every measurement is a separate process (peak RSS is that process's `ru_maxrss`); the runs are
-interleaved (stockpot, trl, stockpot+multipack, …) and repeated {args.reps} times, and the table shows medians.
+longest row), and — for LoRA — `soup` (`soup-cli[train]==0.77.0` in its own venv, which resolves TRL 0.29.1:
+`soup --no-telemetry train --config soup.yaml --yes` on the first steps × 8 rows for one epoch, with the same
+hyperparameters, `quantization: none` and the seven projection matrices as LoRA targets; its steps are timed by a
+probe that wraps `transformers.Trainer.training_step` inside soup's process, and its loss is not recorded).
+Every measurement is a separate process (peak RSS is that process's `ru_maxrss`); the runs are
+interleaved (stockpot, trl, stockpot+multipack, soup, …) and repeated {args.reps} times, and the table shows medians.
 Tokens/s counts real (non-pad) tokens — the attention mask's sum over the trained batches — over the steps after
 the first {args.warmup} (stockpot: its per-step log records; TRL: an overridden `training_step` and the time
 between `on_step_end` callbacks). Stockpot's `packing: none` still groups rows of similar length into a batch
