@@ -64,7 +64,9 @@ class Kube:
         response = api.call_api(*serialized)
         data = response.read()
         if response.status >= 400:
-            raise ApiException(status=response.status, reason=response.reason)
+            error = ApiException(status=response.status, reason=response.reason)
+            error.body = data.decode(errors="replace") if data else ""
+            raise error
         return json.loads(data) if data else None
 
     @staticmethod
@@ -98,6 +100,14 @@ class Kube:
             if error.status != 409:
                 raise
         return self._raw("GET", path), False
+
+    @staticmethod
+    def message(error: ApiException) -> str:
+        """The API server's own message from an error response (its Status object), else the reason."""
+        try:
+            return str(json.loads(error.body or "{}").get("message") or error.reason)
+        except ValueError:
+            return str(error.reason)
 
     def patch_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
         self.batch.patch_namespaced_job(name, namespace, {"spec": {"suspend": suspend}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from enum import StrEnum
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
@@ -34,6 +35,14 @@ class FineTuneResources(Resources):
 
     nodes: int = Field(
         default=1, ge=1, le=64, description="Nodes (pods) in the run; more than one uses an Indexed Job."
+    )
+    affinity: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Kubernetes affinity for the training pods (nodeAffinity, podAffinity, podAntiAffinity), passed through "
+            "as written; the API server validates it when the Job is created."
+        ),
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
 
 

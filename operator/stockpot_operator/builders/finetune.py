@@ -7,7 +7,7 @@
 - a Job ``<name>-train``: one pod, or an Indexed Job of ``nodes`` pods whose index is the node rank. Pods run
   ``stockpot-runtime train`` with MASTER_ADDR (pod 0's DNS name), MASTER_PORT, NNODES, NODE_RANK,
   NPROC_PER_NODE; S3/HF credentials as Secret references; GPUs as extended resources; a memory-backed
-  /dev/shm; the restricted security context; the pass-through node selector and tolerations.
+  /dev/shm; the restricted security context; the pass-through node selector, affinity and tolerations.
 Kueue: with ``queueName`` the Job carries ``kueue.x-k8s.io/queue-name`` and starts suspended until Kueue admits
 it. ``spec.suspend`` suspends the Job (pods go, checkpoints stay).
 """
@@ -190,6 +190,8 @@ def pod_template(spec: FineTuneSpec, parent: Parent, settings: Settings, names: 
         pod["subdomain"] = names.service
     if spec.resources.node_selector:
         pod["nodeSelector"] = dict(spec.resources.node_selector)
+    if spec.resources.affinity:
+        pod["affinity"] = dict(spec.resources.affinity)
     if spec.resources.tolerations:
         pod["tolerations"] = [
             t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in spec.resources.tolerations

@@ -14,6 +14,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from stockpot_operator.api.document import DocumentError, parse_spec
 from stockpot_operator.api.finetune import FineTuneSpec
 from stockpot_operator.builders.children import Parent
@@ -55,15 +57,18 @@ class FineTuneReconciler:
         try:
             spec = parse_spec(body)
         except DocumentError as error:
-            message = "; ".join(str(e) for e in error.errors)
-            status = invalid_status(previous, parent.generation, message)
-            if status != {k: previous.get(k) for k in status}:
-                self.kube.patch_status(PLURAL, namespace, name, status)
-                self.kube.event(body, "Warning", "Invalid", message)
-            self.metrics.observed("FineTune", namespace, name, "Invalid", None)
+            self._mark_invalid(body, parent, previous, "; ".join(str(e) for e in error.errors))
             return "Invalid"
         assert isinstance(spec, FineTuneSpec)
-        job = self._ensure_children(spec, parent, probably_new="observedGeneration" not in previous)
+        try:
+            job = self._ensure_children(spec, parent, probably_new="observedGeneration" not in previous)
+        except ApiException as error:
+            if error.status != 422:
+                raise
+            # A child the spec renders was refused (e.g. an invalid affinity): say so once, do not retry.
+            message = f"spec: the API server refused an object this FineTune renders: {Kube.message(error)}"
+            self._mark_invalid(body, parent, previous, message)
+            return "Invalid"
         names = Names.of(name)
         pods = self.kube.pods(namespace, {"job-name": names.job}) if job is not None and _has_pods(job) else []
         observation = Observation(spec, parent.generation, previous, job, pods, self._progress(spec, parent))
@@ -74,6 +79,13 @@ class FineTuneReconciler:
             self.kube.event(body, event.type, event.reason, event.message)
         self.metrics.observed("FineTune", namespace, name, status["phase"], status.get("progress"))
         return str(status["phase"])
+
+    def _mark_invalid(self, body: Obj, parent: Parent, previous: Obj, message: str) -> None:
+        status = invalid_status(previous, parent.generation, message)
+        if status != {k: previous.get(k) for k in status}:
+            self.kube.patch_status(PLURAL, parent.namespace, parent.name, status)
+            self.kube.event(body, "Warning", "Invalid", message)
+        self.metrics.observed("FineTune", parent.namespace, parent.name, "Invalid", None)
 
     def _ensure_children(self, spec: FineTuneSpec, parent: Parent, probably_new: bool) -> Obj | None:
         job = None

@@ -223,6 +223,21 @@ def test_an_invalid_finetune_is_marked_invalid_and_left_alone(kube: Any, namespa
     assert jobs.items == []
 
 
+def test_a_job_the_api_server_refuses_marks_the_finetune_invalid(
+    kube: Any, namespace: str, storage: dict[str, str], operator: Operator
+) -> None:
+    """An affinity the CRD passes through but Kubernetes refuses: Invalid with the API server's words, no retry loop."""
+    bad_affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": "x"}}}
+    body = finetune("refused", storage, resources={"gpus": 0, "affinity": bad_affinity})
+    client.CustomObjectsApi(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    wait_for("Invalid", lambda: phase(kube, namespace, "refused") == "Invalid", timeout=60)
+    invalid = next(c for c in get(kube, namespace, "refused")["status"]["conditions"] if c["type"] == "Invalid")
+    assert "refused an object this FineTune renders" in invalid["message"]
+    assert "nodeSelectorTerms" in invalid["message"]
+    jobs = client.BatchV1Api(kube).list_namespaced_job(namespace, label_selector="stockpot.dev/finetune=refused")
+    assert jobs.items == []
+
+
 def test_a_killed_training_pod_resumes_from_its_checkpoint(
     kube: Any, namespace: str, storage: dict[str, str], operator: Operator
 ) -> None:

@@ -41,6 +41,19 @@ def env_of(job: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
+AFFINITY = {
+    "podAntiAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 100,
+                "podAffinityTerm": {
+                    "labelSelector": {"matchLabels": {"stockpot.dev/finetune": "support-bot"}},
+                    "topologyKey": "kubernetes.io/hostname",
+                },
+            }
+        ]
+    }
+}
 CASES = {
     "single-gpu": spec(),
     "multi-node": spec(
@@ -49,6 +62,7 @@ CASES = {
             "nodes": 2,
             "nodeSelector": {"gpu": "a100"},
             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "affinity": AFFINITY,
         }
     ),
     "cpu": spec(resources={"gpus": 0}),
@@ -115,6 +129,7 @@ def test_multi_node_run_is_an_indexed_job_behind_a_headless_service() -> None:
     pod = job["spec"]["template"]["spec"]
     assert pod["subdomain"] == service["metadata"]["name"]
     assert pod["nodeSelector"] == {"gpu": "a100"}
+    assert pod["affinity"] == AFFINITY
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     env = env_of(job)
     assert env["MASTER_ADDR"] == "support-bot-train-0.support-bot-train.team-a.svc"
