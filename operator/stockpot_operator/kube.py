@@ -38,10 +38,6 @@ class Kube:
             configuration.connection_pool_maxsize = POOL_SIZE
             api_client = client.ApiClient(configuration)
         self.api = api_client
-        self.core: Any = client.CoreV1Api(api_client)
-        self.batch: Any = client.BatchV1Api(api_client)
-        self.custom: Any = client.CustomObjectsApi(api_client)
-        self.events: Any = client.EventsV1Api(api_client)
 
     def _raw(
         self,
@@ -109,16 +105,21 @@ class Kube:
         except ValueError:
             return str(error.reason)
 
-    def patch_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
-        self.batch.patch_namespaced_job(name, namespace, {"spec": {"suspend": suspend}})
-
-    def get_job(self, namespace: str, name: str) -> Obj | None:
+    def _get(self, path: str) -> Obj | None:
+        """The object at ``path``, or None when it does not exist."""
         try:
-            return self._raw("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")  # type: ignore[no-any-return]
+            return self._raw("GET", path)  # type: ignore[no-any-return]
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
+
+    def patch_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
+        path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
+        self._raw("PATCH", path, {"spec": {"suspend": suspend}}, "application/merge-patch+json")
+
+    def get_job(self, namespace: str, name: str) -> Obj | None:
+        return self._get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")
 
     def pods(self, namespace: str, selector: Mapping[str, str]) -> list[Obj]:
         query = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
@@ -126,12 +127,7 @@ class Kube:
         return list(found.get("items") or [])
 
     def get_custom(self, plural: str, namespace: str, name: str) -> Obj | None:
-        try:
-            return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)  # type: ignore[no-any-return]
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+        return self._get(f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}")
 
     def patch_status(self, plural: str, namespace: str, name: str, status: Obj) -> None:
         self._raw(
@@ -147,13 +143,7 @@ class Kube:
         return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
     def secret_exists(self, namespace: str, name: str) -> bool:
-        try:
-            self._raw("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
-        except ApiException as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
+        return self._get(f"/api/v1/namespaces/{namespace}/secrets/{name}") is not None
 
     def event(self, involved: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """An events.k8s.io/v1 Event about ``involved``; failures are logged, never raised."""

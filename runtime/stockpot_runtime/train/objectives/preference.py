@@ -52,6 +52,26 @@ def tokenize_pairs(context: Context, records: Sequence[Any], max_prompt_length: 
     ]
 
 
+class PairedBatches:
+    """Batching shared by pair objectives: chosen rows first, then rejected rows; the unit is a pair."""
+
+    pad_token_id: int
+
+    def lengths(self, items: Sequence[Pair]) -> list[int]:
+        return [len(p.chosen) + len(p.rejected) for p in items]
+
+    def collate(self, items: Sequence[Pair]) -> Batch:
+        batch: Batch = pad_collate([p.chosen for p in items] + [p.rejected for p in items], self.pad_token_id)
+        batch["pairs"] = len(items)
+        return batch
+
+    def weight(self, batch: Batch) -> float:
+        return float(batch["pairs"])
+
+    def tokens(self, batch: Batch) -> int:
+        return int(batch["attention_mask"].sum())
+
+
 class RunningMean:
     """Exact running mean of every value seen (BCO's δ); survives resume through its state."""
 
@@ -66,7 +86,7 @@ class RunningMean:
         return self.mean
 
 
-class Preference:
+class Preference(PairedBatches):
     """One of dpo, ipo, simpo, orpo, bco on chosen/rejected pairs."""
 
     def __init__(
@@ -85,20 +105,6 @@ class Preference:
         self.train_items, self.eval_items = list(train_items), list(eval_items)
         self.pad_token_id, self.reference = pad_token_id, reference
         self.delta = RunningMean()
-
-    def lengths(self, items: Sequence[Pair]) -> list[int]:
-        return [len(p.chosen) + len(p.rejected) for p in items]
-
-    def collate(self, items: Sequence[Pair]) -> Batch:
-        batch: Batch = pad_collate([p.chosen for p in items] + [p.rejected for p in items], self.pad_token_id)
-        batch["pairs"] = len(items)
-        return batch
-
-    def weight(self, batch: Batch) -> float:
-        return float(batch["pairs"])
-
-    def tokens(self, batch: Batch) -> int:
-        return int(batch["attention_mask"].sum())
 
     def state_dict(self) -> dict[str, Any]:
         return {"delta_count": self.delta.count, "delta_mean": self.delta.mean}

@@ -12,35 +12,20 @@ from typing import Any
 
 import torch.nn.functional as F
 
-from stockpot_runtime.data.collate import pad_collate
 from stockpot_runtime.data.dataset import preference_rows
 from stockpot_runtime.data.formats import Conversation
 from stockpot_runtime.data.masking import tokenize_conversation
 from stockpot_runtime.data.templates import resolve_template
 
 from .base import Batch, Context, LossOutput, Stateless
-from .preference import Pair
+from .preference import Pair, PairedBatches
 
 
-class RewardModel(Stateless):
+class RewardModel(PairedBatches, Stateless):
     def __init__(self, train_items: Sequence[Pair], eval_items: Sequence[Pair], pad_token_id: int) -> None:
         self.name = "reward_model"
         self.train_items, self.eval_items = list(train_items), list(eval_items)
         self.pad_token_id = pad_token_id
-
-    def lengths(self, items: Sequence[Pair]) -> list[int]:
-        return [len(p.chosen) + len(p.rejected) for p in items]
-
-    def collate(self, items: Sequence[Pair]) -> Batch:
-        batch: Batch = pad_collate([p.chosen for p in items] + [p.rejected for p in items], self.pad_token_id)
-        batch["pairs"] = len(items)
-        return batch
-
-    def weight(self, batch: Batch) -> float:
-        return float(batch["pairs"])
-
-    def tokens(self, batch: Batch) -> int:
-        return int(batch["attention_mask"].sum())
 
     def loss(self, model: Any, batch: Batch) -> LossOutput:
         n = batch["pairs"]
