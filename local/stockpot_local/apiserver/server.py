@@ -6,17 +6,19 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from . import discovery, openapi
+from . import discovery, metrics, openapi
 from .errors import APIError
 from .handlers import ResourceHandlers, json_response
 from .operations import ObjectAPI, WriteOptions
 from .resources import Registry
+from .routing import resolve
 from .store import Store
 from .validation import Admission
 
@@ -63,6 +65,7 @@ class APIServer:
         self.registry = Registry()
         self.api = ObjectAPI(self.store, self.registry, Admission())
         self.resources = ResourceHandlers(self.api, state_dir, bookmark_interval)
+        self.metrics = metrics.RequestMetrics()
         self._runner: web.AppRunner | None = None
         namespaces = self.registry.get("", "v1", "namespaces")
         assert namespaces is not None
@@ -74,7 +77,8 @@ class APIServer:
         return f"http://{self.host}:{self.port}"
 
     def _app(self) -> web.Application:
-        app = web.Application(middlewares=[status_errors], client_max_size=64 * 1024**2)
+        app = web.Application(middlewares=[self._count_requests, status_errors], client_max_size=64 * 1024**2)
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/version", self._version)
         app.router.add_get("/version/", self._version)
         app.router.add_get("/healthz", self._ok)
@@ -95,6 +99,34 @@ class APIServer:
         app.router.add_route("*", "/api/{path:.+/.*}", self.resources.handle)
         app.router.add_route("*", "/apis/{path:.+/.+/.+}", self.resources.handle)
         return app
+
+    @web.middleware
+    async def _count_requests(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Count each resource request by verb, resource and response code, with its duration."""
+        key = self._metrics_key(request)
+        started = time.perf_counter()
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPException as exc:
+            if key is not None:
+                self.metrics.observe(key, exc.status, time.perf_counter() - started)
+            raise
+        if key is not None:
+            self.metrics.observe(key, response.status, time.perf_counter() - started)
+        return response
+
+    def _metrics_key(self, request: web.Request) -> metrics.Key | None:
+        """The metric labels of a resource request (None for other requests)."""
+        try:
+            target = resolve(self.registry, request.path)
+        except APIError:
+            return None
+        watch = request.query.get("watch", "").lower() in ("true", "1")
+        verb = metrics.verb(request.method, target.name is not None, watch, request.content_type)
+        return (target.rt.group, target.rt.plural, target.subresource or "", verb, target.rt.version)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render().encode(), headers={"Content-Type": metrics.TEXT_FORMAT})
 
     @staticmethod
     async def _ok(_: web.Request) -> web.Response:

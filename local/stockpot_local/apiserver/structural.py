@@ -1,10 +1,11 @@
-"""Structural schemas of custom resources: pruning, defaulting and schema validation (pure)."""
+"""Structural schemas of custom resources: pruning, defaulting, schema validation and ratcheting (pure)."""
 
 from __future__ import annotations
 
 import copy
 import functools
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import jsonschema
@@ -14,6 +15,7 @@ from .errors import Cause
 Schema = dict[str, Any]
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
 ROOT_FIELDS = ("apiVersion", "kind", "metadata")
+MISSING: Any = object()  # no old value correlates with a new one
 
 
 def field_path(parts: list[Any] | tuple[Any, ...]) -> str:
@@ -126,7 +128,99 @@ def _cause(error: jsonschema.ValidationError) -> Cause:
     return Cause(where, f"Invalid value: {value}: {detail}")
 
 
-def schema_causes(obj: dict[str, Any], schema: Schema) -> list[Cause]:
+def schema_causes(obj: dict[str, Any], schema: Schema, old: dict[str, Any] | None = None) -> list[Cause]:
+    """Causes for every schema violation; on updates (``old`` given) not those in unchanged subtrees."""
     validator = _validator(json.dumps(schema, sort_keys=True))
     body = {k: v for k, v in obj.items() if k != "metadata"}
-    return [_cause(e) for e in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))]
+    errors = validator.iter_errors(body)
+    if old is not None:
+        errors = (e for e in errors if not ratcheted(obj, old, schema, e.absolute_path))
+    return [_cause(e) for e in sorted(errors, key=lambda e: list(map(str, e.absolute_path)))]
+
+
+# -- ratcheting (KEP-4008, GA in Kubernetes 1.33) -----------------------------------------------
+# On updates, a failure is ignored when the node it belongs to (or the nearest ancestor an old value
+# correlates with) is unchanged.  Map fields correlate by key; list items by their list-map keys in
+# ``x-kubernetes-list-type: map`` lists, by index in lists without a list type, not at all in sets
+# and atomic lists (Kubernetes: apiextensions-apiserver validation/ratcheting.go, apiserver cel/common/equality.go).
+
+
+def property_schema(schema: Schema, key: str) -> Schema | None:
+    """The schema of field ``key`` of an object node: its property, else ``additionalProperties``."""
+    props = schema.get("properties") or {}
+    if key in props:
+        sub: Schema = props[key]
+        return sub
+    additional = schema.get("additionalProperties")
+    return additional if isinstance(additional, dict) else None
+
+
+def old_field(old: Any, key: str) -> Any:
+    return old.get(key, MISSING) if isinstance(old, dict) else MISSING
+
+
+def old_items(value: list[Any], old: Any, schema: Schema) -> list[Any]:
+    """The old item correlated with each item of ``value`` (``MISSING`` where none)."""
+    list_type = schema.get("x-kubernetes-list-type")
+    if not isinstance(old, list) or list_type not in (None, "map"):
+        return [MISSING] * len(value)
+    if list_type is None:
+        return [old[i] if i < len(old) else MISSING for i in range(len(value))]
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+
+    def key(item: Any) -> Any:
+        return tuple(item.get(k) for k in keys) if isinstance(item, dict) else None
+
+    by_key = {key(item): item for item in old}
+    return [by_key.get(key(item), MISSING) for item in value]
+
+
+def deep_equal(a: Any, b: Any) -> bool:
+    """Equality of decoded JSON as Go's ``reflect.DeepEqual`` sees it: ``true`` is not ``1``, ``1`` not ``1.0``."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(deep_equal(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(deep_equal, a, b))
+    return bool(a == b)
+
+
+def unchanged(value: Any, old: Any, schema: Schema) -> bool:
+    """Whether ``value`` equals its correlated ``old`` value as ratcheting compares them.
+
+    Map-list items compare by key, whatever their order. As in the real API, an object with a field the
+    schema does not describe (``apiVersion``/``kind``/``metadata`` at the root, preserved unknown fields)
+    never counts as unchanged.
+    """
+    if type(value) is not type(old):
+        return False
+    if isinstance(value, dict):
+        return len(value) == len(old) and all(
+            k in old and (sub := property_schema(schema, k)) is not None and unchanged(v, old[k], sub)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        items = schema.get("items")
+        if len(value) != len(old):
+            return False
+        if not isinstance(items, dict) or schema.get("x-kubernetes-list-type") in ("set", "atomic"):
+            return deep_equal(value, old)
+        pairs = zip(value, old_items(value, old, schema), strict=True)
+        return all(o is not MISSING and unchanged(v, o, items) for v, o in pairs)
+    return bool(value == old)
+
+
+def ratcheted(obj: Any, old: Any, schema: Schema, path: Iterable[Any]) -> bool:
+    """Whether a failure at ``path`` lies in a subtree left unchanged since ``old``."""
+    for part in path:
+        if isinstance(part, int):
+            sub = schema.get("items") if isinstance(obj, list) else None
+            old_sub = old_items(obj, old, schema)[part] if sub is not None else MISSING
+        else:
+            sub = property_schema(schema, part) if isinstance(obj, dict) else None
+            old_sub = old_field(old, part)
+        if not isinstance(sub, dict) or old_sub is MISSING:
+            break
+        obj, old, schema = obj[part], old_sub, sub
+    return unchanged(obj, old, schema)

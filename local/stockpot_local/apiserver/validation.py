@@ -66,7 +66,7 @@ class Admission:
         removed = structural.prune(obj, schema, root=True)
         self._handle_unknown(obj, removed, field_validation, warnings)
         structural.apply_defaults(obj, schema)
-        causes = structural.schema_causes(obj, schema)
+        causes = structural.schema_causes(obj, schema, old)
         if not causes:
             causes = cel.cel_causes(obj, old, schema)
         if causes:

@@ -163,3 +163,89 @@ def test_crd_deletion_waits_for_custom_resource_finalizers(kube: Any, namespace:
             break
         assert time.monotonic() < deadline
         time.sleep(0.2)
+
+
+def tightened(crd: dict[str, Any]) -> dict[str, Any]:
+    """The Widget CRD with stricter rules: size at most 5 (schema), replicas at most 2 (CEL)."""
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["properties"]["size"]["maximum"] = 5
+    spec["properties"]["replicas"]["x-kubernetes-validations"] = [{"rule": "self <= 2", "message": "at most 2"}]
+    return crd
+
+
+def test_updates_ratchet_values_left_unchanged(kube: Any, namespace: str) -> None:
+    group = f"r{uuid.uuid4().hex[:8]}.stockpot.test"
+    crd = widget_crd(group)
+    kube.extensions.create_custom_resource_definition(crd)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            kube.custom.create_namespaced_custom_object(
+                group, "v1", namespace, "widgets", widget("old", group, size=8, replicas=3, owner="alice")
+            )
+            break
+        except client.ApiException:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    name = f"widgets.{group}"
+    stricter = tightened(crd)
+    stricter["metadata"]["resourceVersion"] = kube.extensions.read_custom_resource_definition(
+        name
+    ).metadata.resource_version
+    kube.extensions.replace_custom_resource_definition(name, stricter)
+    path = f"/apis/{group}/v1/namespaces/{namespace}/widgets"
+    deadline = time.monotonic() + 30
+    while True:  # creates are not ratcheted: a new object with the old values is refused
+        status, answer = kube.raw("POST", path, widget("new", group, size=8, replicas=3))
+        if status == 422:
+            break
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.2)
+    assert "spec.size" in answer["message"]
+    try:
+        args = (group, "v1", namespace, "widgets", "old")
+        kube.custom.patch_namespaced_custom_object_status(*args, {"status": {"phase": "Ready"}})
+        recolored = kube.custom.patch_namespaced_custom_object(*args, {"spec": {"color": "red"}})
+        assert (recolored["spec"]["size"], recolored["spec"]["replicas"]) == (8, 3)
+        for change, message in [
+            ({"size": 7}, "spec.size in body should be less than or equal to 5"),
+            ({"replicas": 4}, "at most 2"),
+            ({"owner": "bob"}, "owner is immutable"),
+        ]:
+            with pytest.raises(client.ApiException) as refused:
+                kube.custom.patch_namespaced_custom_object(*args, {"spec": change})
+            assert refused.value.status == 422
+            assert message in str(refused.value.body)
+    finally:
+        kube.extensions.delete_custom_resource_definition(name)
+
+
+def scrape(kube: Any) -> dict[str, float]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{kube.server.url}/metrics") as response:
+        text = response.read().decode()
+    samples = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {series: float(value) for series, value in samples}
+
+
+def test_request_metrics_count_each_verb(local_only: Any, widgets: Any, namespace: str) -> None:
+    kube = local_only
+    before = scrape(kube)
+    create_widget(kube, widgets, namespace, widget("m", widgets.group))
+    args = (widgets.group, widgets.version, namespace, widgets.plural)
+    kube.custom.get_namespaced_custom_object(*args, "m")
+    kube.custom.list_namespaced_custom_object(*args)
+    kube.custom.patch_namespaced_custom_object_status(*args, "m", {"status": {"phase": "Ready"}})
+    after = scrape(kube)
+    labels = f'group="{widgets.group}",resource="widgets",subresource="{{}}",verb="{{}}",version="v1"'
+    for code, subresource, verb in [
+        ("201", "", "CREATE"),
+        ("200", "", "GET"),
+        ("200", "", "LIST"),
+        ("200", "status", "PATCH"),
+    ]:
+        series = f'apiserver_request_total{{code="{code}",{labels.format(subresource, verb)}}}'
+        assert after[series] - before.get(series, 0) == 1, series
+        count = f"apiserver_request_duration_seconds_count{{{labels.format(subresource, verb)}}}"
+        assert after[count] - before.get(count, 0) == 1, count

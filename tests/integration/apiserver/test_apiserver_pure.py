@@ -1,12 +1,14 @@
-"""Table tests for the API server's pure parts: selectors, JSONPath, patches, pruning, CEL, ages."""
+"""Table tests for the API server's pure parts: selectors, JSONPath, patches, pruning, CEL, ratcheting, ages,
+metrics."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
-from stockpot_local.apiserver import cel, jsonpath, patch, selectors, semantics, structural, table
+from stockpot_local.apiserver import cel, jsonpath, metrics, patch, selectors, semantics, structural, table
 from stockpot_local.apiserver.errors import APIError
 
 pytestmark = pytest.mark.unit
@@ -192,3 +194,152 @@ def test_bound_messages_follow_exclusiveness(schema: dict[str, object], message:
 
     error = next(jsonschema.Draft4Validator(schema).iter_errors(-1 if "minimum" in schema else 2))
     assert _cause(error).message.endswith(message)
+
+
+# -- ratcheting (KEP-4008): on updates, failures in unchanged values are not reported ----------
+
+RATCHET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "x-kubernetes-validations": [
+                {"rule": "self.lo <= self.hi", "messageExpression": "'lo ' + string(self.lo) + ' > hi'"}
+            ],
+            "properties": {
+                "lo": {"type": "integer"},
+                "hi": {"type": "integer"},
+                "size": {"type": "integer", "maximum": 10},
+                "name": {
+                    "type": "string",
+                    "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "name is immutable"}],
+                },
+                "revision": {
+                    "type": "integer",
+                    "x-kubernetes-validations": [{"rule": "self > oldSelf", "message": "revision must increase"}],
+                },
+            },
+        },
+        "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
+    },
+}
+
+
+def custom(spec: dict[str, Any], phase: str = "") -> dict[str, Any]:
+    obj: dict[str, Any] = {"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "n"}, "spec": spec}
+    if phase:
+        obj["status"] = {"phase": phase}
+    return obj
+
+
+def test_cel_rules_ratchet_unchanged_values_on_updates() -> None:
+    stored = custom({"lo": 3, "hi": 1})  # valid once, invalid under today's rule
+    assert cel.cel_causes(custom({"lo": 3, "hi": 1}, "Running"), stored, RATCHET_SCHEMA) == []
+    (changed,) = cel.cel_causes(custom({"lo": 4, "hi": 1}), stored, RATCHET_SCHEMA)
+    assert (changed.field, changed.message) == ("spec", 'Invalid value: "object": lo 4 > hi')
+    (created,) = cel.cel_causes(custom({"lo": 3, "hi": 1}), None, RATCHET_SCHEMA)
+    assert created.message == 'Invalid value: "object": lo 3 > hi'
+
+
+def test_transition_rules_are_never_ratcheted() -> None:
+    stored = custom({"lo": 1, "hi": 2, "name": "a", "revision": 1})
+    (renamed,) = cel.cel_causes(custom({"lo": 1, "hi": 2, "name": "b", "revision": 2}), stored, RATCHET_SCHEMA)
+    assert (renamed.field, renamed.message) == ("spec.name", 'Invalid value: "string": name is immutable')
+    (kept,) = cel.cel_causes(custom({"lo": 1, "hi": 2, "name": "a", "revision": 1}, "Running"), stored, RATCHET_SCHEMA)
+    assert (kept.field, kept.message) == ("spec.revision", 'Invalid value: "integer": revision must increase')
+    assert cel.cel_causes(custom({"lo": 1, "hi": 2, "name": "a", "revision": 1}), None, RATCHET_SCHEMA) == []
+
+
+def test_schema_violations_ratchet_unchanged_values_on_updates() -> None:
+    stored = custom({"lo": 1, "hi": 2, "size": 99})
+    assert structural.schema_causes(custom({"lo": 1, "hi": 3, "size": 99}), RATCHET_SCHEMA, stored) == []
+    (changed,) = structural.schema_causes(custom({"lo": 1, "hi": 2, "size": 98}), RATCHET_SCHEMA, stored)
+    assert changed.field == "spec.size"
+    assert changed.message == "Invalid value: 98: spec.size in body should be less than or equal to 10"
+    (created,) = structural.schema_causes(custom({"lo": 1, "hi": 2, "size": 99}), RATCHET_SCHEMA)
+    assert created.field == "spec.size"
+
+
+def test_a_value_of_another_type_is_a_change() -> None:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "integer"}}}}}
+    assert structural.schema_causes(custom({"n": True}), schema, custom({"n": 1})) != []
+
+
+def named_items(list_type: str | None) -> dict[str, Any]:
+    items: dict[str, Any] = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "v": {"type": "string", "maxLength": 2}},
+    }
+    schema: dict[str, Any] = {"type": "array", "items": items}
+    if list_type:
+        schema["x-kubernetes-list-type"] = list_type
+    if list_type == "map":
+        schema["x-kubernetes-list-map-keys"] = ["name"]
+    return {"type": "object", "properties": {"spec": {"type": "object", "properties": {"items": schema}}}}
+
+
+@pytest.mark.parametrize(
+    ("list_type", "reported"),
+    [
+        ("map", []),  # items correlate by key: "a" kept its value, whatever its position
+        (None, ["spec.items[1].v"]),  # by index: item 1 was "b", now "a"
+        ("set", ["spec.items[1].v"]),  # set items do not correlate, and the list changed
+        ("atomic", ["spec.items[1].v"]),
+    ],
+)
+def test_list_items_correlate_by_list_type(list_type: str | None, reported: list[str]) -> None:
+    old = custom({"items": [{"name": "a", "v": "too long"}, {"name": "b", "v": "ok"}]})
+    new = custom({"items": [{"name": "b", "v": "no"}, {"name": "a", "v": "too long"}]})
+    assert [c.field for c in structural.schema_causes(new, named_items(list_type), old)] == reported
+
+
+def test_unchanged_lists_ratchet_whatever_their_list_type() -> None:
+    for list_type in ("map", None, "set", "atomic"):
+        old = custom({"items": [{"name": "a", "v": "too long"}]})
+        assert structural.schema_causes(copy.deepcopy(old), named_items(list_type), old) == []
+
+
+def test_transition_rules_see_map_list_items_by_key() -> None:
+    schema = named_items("map")
+    item_schema = schema["properties"]["spec"]["properties"]["items"]["items"]
+    item_schema["x-kubernetes-validations"] = [{"rule": "self.v == oldSelf.v", "message": "v is immutable"}]
+    old = custom({"items": [{"name": "a", "v": "1"}, {"name": "b", "v": "2"}]})
+    reordered = custom({"items": [{"name": "b", "v": "2"}, {"name": "a", "v": "1"}]})
+    assert cel.cel_causes(reordered, old, schema) == []
+    (changed,) = cel.cel_causes(custom({"items": [{"name": "b", "v": "3"}]}), old, schema)
+    assert changed.field == "spec.items[0]"
+
+
+@pytest.mark.parametrize(
+    ("method", "named", "watch", "content_type", "verb"),
+    [
+        ("GET", True, False, "", "GET"),
+        ("GET", False, False, "", "LIST"),
+        ("GET", False, True, "", "WATCH"),
+        ("GET", True, True, "", "WATCH"),
+        ("POST", False, False, "application/json", "CREATE"),
+        ("PUT", True, False, "application/json", "UPDATE"),
+        ("PATCH", True, False, "application/merge-patch+json", "PATCH"),
+        ("PATCH", True, False, "application/apply-patch+yaml", "APPLY"),
+        ("DELETE", True, False, "", "DELETE"),
+        ("DELETE", False, False, "", "DELETECOLLECTION"),
+    ],
+)
+def test_request_verbs_are_named_like_the_real_apiserver(
+    method: str, named: bool, watch: bool, content_type: str, verb: str
+) -> None:
+    assert metrics.verb(method, named, watch, content_type) == verb
+
+
+def test_request_metrics_render_as_prometheus_text() -> None:
+    recorded = metrics.RequestMetrics()
+    key = ("stockpot.dev", "finetunes", "status", "PATCH", "v1alpha1")
+    recorded.observe(key, 200, 0.003)
+    recorded.observe(key, 200, 0.2)
+    text = recorded.render()
+    labels = 'group="stockpot.dev",resource="finetunes",subresource="status",verb="PATCH",version="v1alpha1"'
+    assert f'apiserver_request_total{{code="200",{labels}}} 2\n' in text
+    assert f'apiserver_request_duration_seconds_bucket{{{labels},le="0.005"}} 1\n' in text
+    assert f'apiserver_request_duration_seconds_bucket{{{labels},le="+Inf"}} 2\n' in text
+    assert f"apiserver_request_duration_seconds_count{{{labels}}} 2\n" in text
+    assert "# TYPE apiserver_request_duration_seconds histogram\n" in text
