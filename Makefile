@@ -23,10 +23,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP_INSTALL) -e '.[$(EXTRAS)]'
 	touch $@
 
-system-deps: ## Debian packages the local stack uses (Prometheus)
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
-	  echo "installing Debian's prometheus (needs root)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+system-deps: ## Debian packages the local stack uses (Prometheus; tcmalloc, the runtime's allocator)
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null && /sbin/ldconfig -p | grep -q libtcmalloc_minimal.so.4 || { \
+	  echo "installing Debian's prometheus and libtcmalloc-minimal4 (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus libtcmalloc-minimal4 >/dev/null; }
 
 setup: $(VENV)/.installed system-deps ## create .venv and install everything the tests and the demo need
 	$(PY) -m stockpot_local.tools kubectl helm

@@ -9,6 +9,9 @@ seed 0, max length 256, loss on assistant tokens only, a fixed number of optimiz
 
 - ``stockpot``: ``stockpot_runtime.train.run.train`` with ``packing: none``,
 - ``stockpot+multipack``: the same with ``packing: multipack`` (first-fit-decreasing bins of 256 tokens),
+- ``stockpot+multipack+recompute``: multipack with activation checkpointing (``gradientCheckpointing``),
+- ``stockpot+multipack+system-malloc``: multipack under glibc's malloc; every other stockpot variant runs under
+  tcmalloc as ``stockpot-runtime`` does when the machine has it (``stockpot_runtime.allocator``),
 - ``trl``: ``trl.SFTTrainer`` (``SFTConfig`` defaults otherwise: no packing, pad to the longest row of a batch).
 
 Every measurement is its own subprocess (``python bench/train.py --one SPEC_JSON``), so peak RSS
@@ -54,7 +57,15 @@ MODELS: dict[str, dict[str, int]] = {
     "compute": {"hidden": 512, "layers": 8, "heads": 8},
 }
 CONFIGS = ("lora", "full")
-VARIANTS = ("stockpot", "trl", "stockpot+multipack", "soup")
+VARIANTS = (
+    "stockpot",
+    "trl",
+    "stockpot+multipack",
+    "soup",
+    "stockpot+multipack+recompute",
+    "stockpot+multipack+system-malloc",
+)
+PEERS = ("trl", "soup")
 SOUP_PYTHON = Path(os.environ.get("SOUP_PYTHON", REPO_ROOT / ".bench" / "soup" / "bin" / "python"))
 """soup-cli[train]==0.77.0 in its own venv (``make bench-train`` creates it); soup runs LoRA only here."""
 SOUP_PROBE = """
@@ -136,7 +147,21 @@ def padding_efficiencies(model_dir: Path, data: Path) -> dict[str, float]:
         out[packing] = packed.padding_efficiency
         out[f"{packing}_sequences"] = len(packed.sequences)
     out["mean_tokens"] = statistics.mean(len(e) for e in examples)
+    lengths = [min(len(e), MAX_LENGTH) for e in examples]
+    out["best_possible"] = sum(lengths) / (bins_lower_bound(lengths, MAX_LENGTH) * MAX_LENGTH)
     return out
+
+
+def bins_lower_bound(lengths: list[int], capacity: int) -> int:
+    """Martello and Toth's L2 lower bound on the bins any packing of ``lengths`` needs."""
+    best = math.ceil(sum(lengths) / capacity)
+    for k in range(capacity // 2 + 1):
+        large = [n for n in lengths if n > capacity - k]
+        middle = [n for n in lengths if capacity - k >= n > capacity / 2]
+        small = sum(n for n in lengths if capacity / 2 >= n >= k)
+        spare = len(middle) * capacity - sum(middle)
+        best = max(best, len(large) + len(middle) + max(0, math.ceil((small - spare) / capacity)))
+    return best
 
 
 def matmul_peak(n: int = 2048, reps: int = 10) -> float:
@@ -166,7 +191,7 @@ def run_stockpot(spec: dict[str, Any]) -> dict[str, Any]:
     from stockpot_runtime.spec import TrainRun
     from stockpot_runtime.train.run import train
 
-    packing = "multipack" if spec["variant"].endswith("multipack") else "none"
+    packing = "multipack" if "+multipack" in spec["variant"] else "none"
     peft: dict[str, Any] = {"type": "lora", "r": 8, "alpha": 16, "dropout": 0.05, "targetModules": ["all-linear"]}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as artifact:
         run = TrainRun.model_validate(
@@ -191,6 +216,7 @@ def run_stockpot(spec: dict[str, Any]) -> dict[str, Any]:
                     "precision": "fp32",
                     "optimizer": "adamw_torch",
                     "seed": SEED,
+                    "gradientCheckpointing": "+recompute" in spec["variant"],
                 },
                 "peft": peft if spec["config"] == "lora" else {"type": "full"},
                 "checkpoint": {"everySteps": 100_000},
@@ -343,6 +369,11 @@ def one(spec: dict[str, Any]) -> dict[str, Any]:
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """One measurement in a fresh subprocess."""
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    if spec["variant"].startswith("stockpot") and not spec["variant"].endswith("+system-malloc"):
+        # as `stockpot-runtime` runs itself: under tcmalloc when the machine has it (stockpot_runtime.allocator)
+        from stockpot_runtime.allocator import find_tcmalloc, preload_env
+
+        env = preload_env(env, find_tcmalloc()) or env
     proc = subprocess.run(
         [sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True, env=env, check=False
     )
@@ -388,15 +419,23 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def faster_peer(results: dict[tuple[str, ...], list[dict[str, Any]]], name: str, config: str) -> str:
+    """The peer (TRL or soup) with the higher median tokens/s for this model and tuning."""
+    ran = [p for p in PEERS if (name, config, p) in results]
+    return max(ran, key=lambda p: medians(results[(name, config, p)])["tokens_per_second"])
+
+
 def table(results: dict[tuple[str, ...], list[dict[str, Any]]], params: dict[str, int], peak: float) -> str:
-    """The markdown table: medians per (model, config, variant) and ratios against TRL."""
+    """The markdown table: medians per (model, config, variant) and ratios against the faster peer."""
     lines = [
-        "| model | tuning | trainer | real tokens/s (median) | × TRL | peak RSS MB (median) | × TRL RSS | MFU | final loss |",
+        "| model | tuning | trainer | real tokens/s (median) | × faster peer | peak RSS MB (median) "
+        "| × faster peer's RSS | MFU | final loss |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in MODELS:
         for config in CONFIGS:
-            base = medians(results[(name, config, "trl")])
+            peer = faster_peer(results, name, config)
+            base = medians(results[(name, config, peer)])
             for variant in VARIANTS:
                 if (name, config, variant) not in results:
                     continue
@@ -407,8 +446,9 @@ def table(results: dict[tuple[str, ...], list[dict[str, Any]]], params: dict[str
                 speed = m["tokens_per_second"] / base["tokens_per_second"]
                 rss = m["peak_rss_mb"] / base["peak_rss_mb"]
                 loss = "—" if math.isnan(m["loss"]) else f"{m['loss']:.3f}"
+                label = f"{variant} (faster peer)" if variant == peer else variant
                 lines.append(
-                    f"| {name} ({params[name] / 1e6:.2f}M) | {config} | {variant} | {m['tokens_per_second']:,.0f} "
+                    f"| {name} ({params[name] / 1e6:.2f}M) | {config} | {label} | {m['tokens_per_second']:,.0f} "
                     f"| {speed:.2f} | {m['peak_rss_mb']:,.0f} | {rss:.2f} | {mfu} | {loss} |"
                 )
     return "\n".join(lines)
@@ -461,10 +501,12 @@ def report(
 (tiny: hidden 64, 2 layers, {params["tiny"]:,} parameters; compute: hidden 512, 8 layers, 8 heads,
 {params["compute"]:,} parameters, both counting the tied embeddings once) and {ROWS} ChatML rows of 4–20 `add`
 turns (mean {padding["mean_tokens"]:.0f} tokens, at most {MAX_LENGTH}). Each model is trained with LoRA (r 8,
-alpha 16, dropout 0.05, all linear layers) and with full fine-tuning by three trainers on the same rows and
+alpha 16, dropout 0.05, all linear layers) and with full fine-tuning by each trainer on the same rows and
 hyperparameters — batch 8, grad accum 1, lr 1e-4 constant, no warmup, weight decay 0, AdamW, clip 1.0, fp32,
 seed 0, loss on assistant tokens only, {step_text}: `stockpot` (`train()` with `packing: none`),
-`stockpot+multipack` (`packing: multipack`) and `trl` (`SFTTrainer`, `SFTConfig(use_cpu=True, bf16=False,
+`stockpot+multipack` (`packing: multipack`), `stockpot+multipack+recompute` (multipack with activation
+checkpointing, `gradientCheckpointing: true`), `stockpot+multipack+system-malloc` (multipack under glibc's malloc —
+every other `stockpot` row runs under tcmalloc, as `stockpot-runtime` runs itself when the machine has it) and `trl` (`SFTTrainer`, `SFTConfig(use_cpu=True, bf16=False,
 assistant_only_loss=True, max_length={MAX_LENGTH})`, otherwise defaults: no packing, each batch padded to its
 longest row), and — for LoRA — `soup` (`soup-cli[train]==0.77.0` in its own venv, which resolves TRL 0.29.1:
 `soup --no-telemetry train --config soup.yaml --yes` on the first steps × 8 rows for one epoch, with the same
@@ -476,7 +518,9 @@ Tokens/s counts real (non-pad) tokens — the attention mask's sum over the trai
 the first {args.warmup} (stockpot: its per-step log records; TRL: an overridden `training_step` and the time
 between `on_step_end` callbacks). Stockpot's `packing: none` still groups rows of similar length into a batch
 (shuffle, sort inside groups of 50 batches, shuffle the batches), so its batches carry little padding; TRL's
-default sampler is random, and its padded positions cost compute (last bullet). Multipack bins hold more real tokens per step, so compare tokens/s, not steps/s.
+default sampler is random, and its padded positions cost compute (last bullet). TRL 1.16's `SFTConfig`
+defaults to activation checkpointing (`gradient_checkpointing=True`), so its memory compares with our `+recompute` row.
+Ratios are against the faster peer of each model and tuning (marked in the table). Multipack bins hold more real tokens per step, so compare tokens/s, not steps/s.
 The final loss is the last step's training loss (not comparable across packing: different batches).
 
 Run on {today}, {os.cpu_count()} cores ({cpu_model()}), no GPU; {versions()}. The whole benchmark took
@@ -489,7 +533,8 @@ Run on {today}, {os.cpu_count()} cores ({cpu_model()}), no GPU; {versions()}. Th
   tokens/s ÷ peak, full fine-tuning only.
 - Padding efficiency of the training rows (real tokens ÷ sequences × {MAX_LENGTH}): no packing
   {padding["none"]:.1%} ({padding["none_sequences"]:.0f} sequences), multipack {padding["multipack"]:.1%}
-  ({padding["multipack_sequences"]:.0f} sequences). TRL's batches, padded to their longest row, were
+  ({padding["multipack_sequences"]:.0f} sequences); no packing of these lengths can exceed
+  {padding["best_possible"]:.1%} (Martello–Toth L2 lower bound on the bins). TRL's batches, padded to their longest row, were
   {trl_batch_padding(results):.1%} real tokens.
 """
 

@@ -2,7 +2,7 @@
 
 ``stockpot-runtime check <train|export|eval|serve> --spec PATH`` parses a run spec and reports every problem;
 ``stockpot-runtime train --spec PATH`` fine-tunes (relaunching itself under torchrun when the run spans more
-than one process); ``stockpot-runtime toy --model URI --data URI`` publishes the offline toy model and synthetic
+than one process, and once at the start to run under tcmalloc: ``allocator``); ``stockpot-runtime toy --model URI --data URI`` publishes the offline toy model and synthetic
 rows. Every run command ends with a one-line JSON summary on stdout and in the termination log; exit 0 on
 success, 143 after a SIGTERM checkpoint (the Job retries and the run resumes), 2 for an invalid spec, 1 otherwise.
 """
@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from stockpot_runtime import allocator
 from stockpot_runtime.spec import SPEC_PATH, EvalRun, ExportRun, RootSpec, RunSpecError, ServeRun, TrainRun, load_run
 
 RUN_KINDS: dict[str, type[RootSpec]] = {
@@ -50,6 +51,12 @@ def _train(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         write_termination_message({"result": "Invalid", "message": str(error)})
         return 2
+    try:
+        allocator.reexec_with_tcmalloc(["train", "--spec", str(args.spec)])
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        write_termination_message({"result": "Invalid", "message": str(error)})
+        return 2
     topology = distributed.Topology.from_env(os.environ, run.world)
     if topology.size > 1 and not distributed.is_launched_child(os.environ):
         command = distributed.torchrun_command(topology, ["train", "--spec", str(args.spec)])
@@ -63,6 +70,7 @@ def _train_here(run: TrainRun) -> int:
     from stockpot_runtime.train.run import train
 
     rank = int(os.environ.get("RANK", "0"))
+    logging.getLogger("stockpot_runtime").info("memory allocator: %s", allocator.in_use())
     try:
         summary = train(run).to_json()
     except Preempted as stop:

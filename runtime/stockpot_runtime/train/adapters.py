@@ -4,7 +4,8 @@
 (``rslora``), PiSSA/OLoRA/gaussian initialisation (``init``) and QLoRA (a quantized base, loaded by
 ``loading``). PiSSA and OLoRA change the base weights at initialisation; ``save_trained`` converts such an
 adapter back into a plain LoRA adapter for the original base (peft's weight conversion, rank 2r), so the
-published adapter loads on the base the user named.
+published adapter loads on the base the user named. LoRA dropout is drawn sparsely and fused with ``lora_A``
+(``dropout``): same distribution, a fraction of the random draws and memory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from stockpot_runtime.spec.peft import AdapterType, LoraInit, PeftSpec
+from stockpot_runtime.train.dropout import install_sparse_dropout
 
 ALL_LINEAR = "all-linear"
 _INIT: dict[LoraInit, Any] = {
@@ -84,6 +86,7 @@ def apply_adapter(model: Any, spec: PeftSpec, task_type: str = "CAUSAL_LM", work
     from peft import get_peft_model
 
     peft_model = get_peft_model(model, config)
+    install_sparse_dropout(peft_model)
     if spec.init in (LoraInit.PISSA, LoraInit.OLORA):
         if workdir is None:
             raise ValueError("pissa/olora initialisation needs a work directory for the weight conversion")

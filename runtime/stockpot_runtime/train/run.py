@@ -181,7 +181,7 @@ def _train(run: TrainRun, work: Path, cuda: bool, serve_metrics: bool) -> Summar
     )
     model = adapters.apply_adapter(model, run.peft, "SEQ_CLS" if reward_head else "CAUSAL_LM", work)
     if run.training.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         if adapters.is_adapter(model):
             model.enable_input_require_grads()
 

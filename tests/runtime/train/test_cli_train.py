@@ -78,6 +78,7 @@ def test_trains_from_s3_to_s3(s3: S3Access, s3_bucket: str, tmp_path: Path) -> N
     assert code == 0, stderr[-2000:]
     assert message["result"] == "Succeeded"
     assert message["steps"] == 6
+    assert "memory allocator: tcmalloc" in stderr  # make setup installs libtcmalloc-minimal4
     for name, value in env.items():
         if "SECRET" in name:
             assert value not in stderr
@@ -109,6 +110,7 @@ def test_two_process_ddp_on_cpu(toy_model: Path, task_rows: Callable[..., Path],
     code, message, stderr = run_cli(spec, tmp_path, {"MASTER_PORT": str(_free_port())})
     assert code == 0, stderr[-3000:]
     assert message["steps"] == 7  # 115 training rows -> 15 batches -> 7 per rank
+    assert stderr.count("memory allocator: tcmalloc") == 2  # torchrun's workers inherit the preload
     assert (tmp_path / "artifact" / MANIFEST_NAME).exists()
 
 
@@ -116,7 +118,10 @@ def test_bad_rows_fail_with_file_line_and_field_and_publish_nothing(toy_model: P
     rows = [{"messages": [{"role": "user", "content": "add 1 2"}, {"role": "assistant", "content": "3"}]}] * 20
     rows[7] = {"messages": [{"role": "wizard", "content": "hi"}]}
     data = write_jsonl(tmp_path / "bad.jsonl", rows)
-    code, message, _ = run_cli(spec_json(toy_model, data, tmp_path / "artifact"), tmp_path)
+    code, message, stderr = run_cli(
+        spec_json(toy_model, data, tmp_path / "artifact"), tmp_path, {"STOCKPOT_MALLOC": "system"}
+    )
+    assert "memory allocator: system" in stderr
     assert code == 1
     assert message["result"] == "Failed"
     assert "bad.jsonl:8" in message["message"]
@@ -150,3 +155,11 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_an_unknown_allocator_setting_exits_2(toy_model: Path, tmp_path: Path) -> None:
+    spec = spec_json(toy_model, tmp_path / "unused.jsonl", tmp_path / "artifact")
+    code, message, stderr = run_cli(spec, tmp_path, {"STOCKPOT_MALLOC": "jemalloc"})
+    assert code == 2
+    assert "STOCKPOT_MALLOC" in message["message"]
+    assert "tcmalloc" in stderr

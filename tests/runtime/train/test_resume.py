@@ -109,3 +109,18 @@ def test_a_finished_run_is_not_trained_again(runs: Callable[[str], TrainRun]) ->
     again = train(run)
     assert again.artifact == first.artifact
     assert again.steps == 0
+
+
+def test_activation_checkpointing_trains_the_same_losses(
+    toy_model: Path, task_rows: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Recomputed layers replay the RNG (LoRA dropout included), so checkpointing changes memory, not training."""
+    data = task_rows(n=400)
+    histories = []
+    for checkpointing in (False, True):
+        training = {**SPEC["training"], "maxSteps": 4, "gradientCheckpointing": checkpointing}
+        run = make_run(toy_model, data, tmp_path / str(checkpointing), **{**SPEC, "training": training})
+        histories.append(losses(train(run).history))
+    assert sorted(histories[1]) == [1, 2, 3, 4]
+    for step, loss in histories[1].items():
+        assert loss == pytest.approx(histories[0][step], abs=1e-5), step
