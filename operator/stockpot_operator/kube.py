@@ -129,13 +129,15 @@ class Kube:
     def get_custom(self, plural: str, namespace: str, name: str) -> Obj | None:
         return self._get(f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}")
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: Obj) -> None:
-        self._raw(
+    def patch_status(self, plural: str, namespace: str, name: str, status: Obj) -> str:
+        """Merge ``status`` into the resource's status; returns the resourceVersion the write produced."""
+        patched = self._raw(
             "PATCH",
             f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status",
             {"status": status},
             "application/merge-patch+json",
         )
+        return str(patched["metadata"]["resourceVersion"])
 
     def secret_values(self, namespace: str, name: str) -> dict[str, str]:
         """A Secret's decoded values (used only to build storage clients; never logged or copied)."""

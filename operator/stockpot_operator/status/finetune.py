@@ -124,7 +124,9 @@ def phase_of(obs: Observation, summaries: list[Obj]) -> tuple[FineTunePhase, str
         reason = failed.get("reason") or Reason.BACKOFF_LIMIT_EXCEEDED
         return FineTunePhase.FAILED, reason if reason.isalnum() else Reason.BACKOFF_LIMIT_EXCEEDED, message
     if job_condition(job, "Complete") is not None:
-        if any(s.get("result") == "Succeeded" and s.get("manifestSha256") for s in summaries):
+        # a committed artifact seen once stays: the pods that reported it may be deleted or garbage-collected since
+        reported = any(s.get("result") == "Succeeded" and s.get("manifestSha256") for s in summaries)
+        if reported or (obs.previous or {}).get("artifact"):
             return FineTunePhase.SUCCEEDED, Reason.ARTIFACT_COMMITTED, "the artifact is committed"
         return FineTunePhase.FAILED, "NoArtifact", "the Job completed but no pod reported a committed artifact"
     if (job.get("spec") or {}).get("suspend"):

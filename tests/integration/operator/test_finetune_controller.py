@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -249,10 +250,16 @@ def test_a_killed_training_pod_resumes_from_its_checkpoint(
     )
     client.CustomObjectsApi(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
-    def step() -> int:
-        return int(((get(kube, namespace, "preempt").get("status") or {}).get("progress") or {}).get("step") or 0)
+    def logged_step() -> int:
+        """The newest step the training pod has logged (its log, not status: the pod trains faster than status
+        is refreshed, and it must still be training when it is deleted)."""
+        pods = core.list_namespaced_pod(namespace, label_selector="job-name=preempt-train").items
+        if not pods or pods[0].status.phase != "Running":
+            return 0
+        steps = re.findall(r"\bstep=(\d+)", core.read_namespaced_pod_log(pods[0].metadata.name, namespace))
+        return int(steps[-1]) if steps else 0
 
-    seen = wait_for("training progress in status", lambda: step() >= 2 * every and step(), timeout=180)
+    seen = wait_for("two checkpoints in the pod's log", lambda: logged_step() >= 2 * every and logged_step(), 180)
     pods = core.list_namespaced_pod(namespace, label_selector="job-name=preempt-train").items
     assert len(pods) == 1
     first = pods[0].metadata.name

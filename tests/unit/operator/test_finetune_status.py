@@ -139,6 +139,16 @@ def test_success_reports_artifact_progress_and_resumes() -> None:
     assert [(e.type, e.reason) for e in events] == [("Normal", "Succeeded"), ("Normal", "Resumed")]
 
 
+def test_success_stays_when_the_pods_that_reported_it_are_gone() -> None:
+    complete = job(conditions=[{"type": "Complete", "status": "True"}], succeeded=1)
+    first, _ = observe(Observation(spec(), 1, {}, complete, [pod("Succeeded", SUCCESS)], PROGRESS))
+    again, events = observe(Observation(spec(), 1, first, complete, [], PROGRESS))
+    assert (again["phase"], again["artifact"], again["resumes"]) == ("Succeeded", first["artifact"], 1)
+    assert events == []
+    never, _ = observe(Observation(spec(), 1, {}, complete, []))
+    assert never["phase"] == "Failed"
+
+
 def test_failure_message_comes_from_the_runtime() -> None:
     failed = job(conditions=[{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}], failed=4)
     status, events = observe(Observation(spec(), 1, {}, failed, [pod("Failed", FAILURE)]))
