@@ -6,6 +6,9 @@ Method, all in one run on one API server:
    created the same way (suspended, so no pods run). The bench watches Jobs and records when each FineTune's
    Job appears: Jobs per second until the last exists, and create → Job latency (p50/p99).
 3. 500 more (1,000 in all); once their Jobs exist and the operator settles, its RSS.
+Between the raw creates and the first batch, and after it settles, the API server's own request metrics
+(``/metrics``: count and summed handling time per verb and resource) give what one FineTune costs the server —
+its creation included — against what one ConfigMap create costs it.
 Usage: ``python bench/operator.py [--write docs/benchmarks.md] [--count 500]``.
 """
 
@@ -15,6 +18,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -131,6 +135,35 @@ def cluster_process(state: str) -> Iterator[str]:
         child.wait(timeout=60)
 
 
+Requests = dict[tuple[str, str], tuple[float, float]]  # (verb, resource[/subresource]) -> (count, seconds)
+
+
+def server_requests(kubeconfig: str) -> Requests:
+    """The API server's request counts and summed handling seconds, watches left out (they are long-lived)."""
+    import urllib.request
+
+    host = config.new_client_from_config(kubeconfig).configuration.host
+    with urllib.request.urlopen(f"{host}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    out: dict[tuple[str, str], list[float]] = {}
+    for line in text.splitlines():
+        for metric, slot in (("apiserver_request_total", 0), ("apiserver_request_duration_seconds_sum", 1)):
+            if not line.startswith(metric + "{"):
+                continue
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            if labels["verb"] == "WATCH":
+                continue
+            resource = labels["resource"] + (f"/{labels['subresource']}" if labels["subresource"] else "")
+            out.setdefault((labels["verb"], resource), [0.0, 0.0])[slot] += float(line.rsplit(" ", 1)[1])
+    return {key: (value[0], value[1]) for key, value in out.items()}
+
+
+def difference(after: Requests, before: Requests) -> Requests:
+    zero = (0.0, 0.0)
+    diff = {k: (v[0] - before.get(k, zero)[0], v[1] - before.get(k, zero)[1]) for k, v in after.items()}
+    return {k: v for k, v in diff.items() if v[0] > 0}
+
+
 def measure(count: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as state, cluster_process(state) as kubeconfig:
         env = {**os.environ, "KUBECONFIG": kubeconfig}
@@ -143,6 +176,7 @@ def measure(count: int) -> dict[str, Any]:
         core = client.CoreV1Api(config.new_client_from_config(kubeconfig))
         for namespace in ("raw", "bench"):
             core.create_namespace({"metadata": {"name": namespace}})
+        before_raw = server_requests(kubeconfig)
         started = time.monotonic()
         create_all(
             kubeconfig,
@@ -151,6 +185,7 @@ def measure(count: int) -> dict[str, Any]:
             "ConfigMap",
         )
         raw_rate = count / (time.monotonic() - started)
+        raw = difference(server_requests(kubeconfig), before_raw)
 
         metrics_port = free_port()
         log = (Path(tempfile.gettempdir()) / "stockpot-bench-operator.log").open("wb")
@@ -163,7 +198,10 @@ def measure(count: int) -> dict[str, Any]:
         try:
             time.sleep(3)
             seen: dict[str, float] = {}
+            before = server_requests(kubeconfig)
             first = run_batch(kubeconfig, "bench", [f"ft-{i}" for i in range(count)], seen)
+            time.sleep(5)
+            per_finetune = difference(server_requests(kubeconfig), before)
             second = run_batch(kubeconfig, "bench", [f"ft-{i}" for i in range(count, 2 * count)], seen)
             time.sleep(5)
             rss = psutil.Process(operator.pid).memory_info().rss / 1e6
@@ -182,6 +220,8 @@ def measure(count: int) -> dict[str, Any]:
         "rss_mb": rss,
         "passes": passes,
         "pass_ms": 1000 * seconds / max(passes, 1),
+        "raw_seconds": sum(v[1] for v in raw.values()) / count,
+        "requests": {k: (v[0] / count, v[1] / count) for k, v in per_finetune.items()},
     }
 
 
@@ -210,12 +250,19 @@ def reconcile_totals(port: int) -> tuple[int, float]:
 def report(result: dict[str, Any]) -> str:
     first, count = result["first"], result["count"]
     ratio = first["rate"] / result["raw_rate"]
+    requests = result["requests"]
+    total = sum(n for n, _ in requests.values())
+    busy = sum(t for _, t in requests.values())
+    rows = "\n".join(
+        f"| {verb} {resource} | {n:.2f} | {1000 * t:.2f} |"
+        for (verb, resource), (n, t) in sorted(requests.items(), key=lambda kv: -kv[1][1])
+    )
     return f"""{SECTION}
 
 Run on {dt.date.today().isoformat()}, {os.cpu_count()} cores, Python {platform.python_version()}; one operator process
-(kopf, 8 workers) against the embedded API server (in its own process, with the controllers and kubelet), FineTunes created suspended (no pods) from 8 client threads.
-Each FineTune is parsed, then its ServiceAccount, run-spec ConfigMap and Job are created and its status written
-(about 8 API requests per pass, and every Job event triggers another pass).
+(kopf, 8 workers) against the embedded API server (in its own process, with the controllers and kubelet),
+FineTunes created suspended (no pods) from 8 client threads. Each FineTune's first pass creates its
+ServiceAccount, run-spec ConfigMap and Job and writes its status; its Job's status change brings one more pass.
 
 | measure | value | goal |
 |---|---|---|
@@ -225,6 +272,14 @@ Each FineTune is parsed, then its ServiceAccount, run-spec ConfigMap and Job are
 | next {count} ({2 * count:,} in all) → Jobs | {result["second"]["seconds"]:.1f} s, p99 {result["second"]["p99"]:.2f} s | — |
 | operator RSS with {2 * count:,} FineTunes | {result["rss_mb"]:,.0f} MB | < 250 MB |
 | reconcile passes for {2 * count:,} FineTunes, mean time per pass | {result["passes"]:,} passes, {result["pass_ms"]:.0f} ms | — |
+| API server requests per FineTune (its creation included), handling time | {total:.1f} requests, {1000 * busy:.1f} ms | — |
+| API server handling time per raw ConfigMap create | {1000 * result["raw_seconds"]:.2f} ms | — |
+
+What one FineTune costs the API server (its `/metrics`, the first {count}, watches left out), per FineTune:
+
+| verb resource | requests | handling ms |
+|---|---|---|
+{rows}
 """
 
 
