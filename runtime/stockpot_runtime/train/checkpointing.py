@@ -5,6 +5,13 @@
 - ``rng.pt``: Python, NumPy and torch (CPU and CUDA) generator states, one entry per rank;
 - ``state.json``: the step, tokens and samples seen, resumes so far, and the objective's own state.
 
+A model sharded with FSDP2 has no whole weights or optimizer state on any one rank. Its checkpoint replaces the
+first two files with ``sharded/``, a ``torch.distributed.checkpoint`` (DCP) directory: each rank writes the
+shards it holds of the trainable parameters and their optimizer state (``__<rank>_0.distcp``), rank 0 the
+``.metadata`` that maps them, through ``get_state_dict``/``set_state_dict`` (``SHARDED_OPTIONS``). Every rank
+writes into its own local directory, so no shared filesystem is needed; the files meet in the checkpoint's
+prefix when each rank uploads its own, and a restore downloads them all, so any rank can read any shard.
+
 Restoring all of it makes the continued run take the same steps, with the same batches and dropout masks, as
 a run that was never interrupted (tests compare their losses). The data position is the step itself: batch
 order is a pure function of (seed, epoch).
@@ -24,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from .adapters import trainable_parameters
 
 WEIGHTS = "trainable.safetensors"
+SHARDED = "sharded"
 OPTIMIZER = "optimizer.pt"
 SCHEDULER = "scheduler.pt"
 RNG = "rng.pt"
@@ -64,27 +72,161 @@ def save_state(
     tensors = {name: p.detach().cpu().contiguous() for name, p in trainable_parameters(model).items()}
     save_file(tensors, str(directory / WEIGHTS))
     torch.save(optimizer.state_dict(), directory / OPTIMIZER)
+    _save_replicated(directory, scheduler, loop_state, rng_states)
+    return directory
+
+
+def _save_replicated(
+    directory: Path, scheduler: Any, loop_state: dict[str, Any], rng_states: list[dict[str, Any]]
+) -> None:
+    """The files every rank holds the same of (the RNG states are all ranks', gathered): scheduler and loop state."""
     torch.save(scheduler.state_dict(), directory / SCHEDULER)
     torch.save(rng_states, directory / RNG)
     (directory / STATE).write_text(json.dumps(loop_state, indent=2, sort_keys=True), encoding="utf-8")
-    return directory
 
 
 def load_state(directory: Path, *, model: Any, optimizer: Any, scheduler: Any) -> tuple[dict[str, Any], list[Any]]:
     """Load weights, optimizer and scheduler in place; return the loop state and the per-rank RNG states."""
     saved = load_file(str(directory / WEIGHTS))
     params = trainable_parameters(model)
-    if set(saved) != set(params):
-        missing, unexpected = sorted(set(params) - set(saved)), sorted(set(saved) - set(params))
-        raise ValueError(
-            f"checkpoint {directory} does not match the model's trainable parameters "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]}) — was the spec changed after the run started?"
-        )
+    check_same_parameters(directory, expected=set(params), saved=set(saved))
     with torch.no_grad():
         for name, param in params.items():
             param.copy_(saved[name].to(param.device, param.dtype))
     optimizer.load_state_dict(torch.load(directory / OPTIMIZER, map_location="cpu", weights_only=False))
+    return _load_replicated(directory, scheduler)
+
+
+def check_same_parameters(directory: Path, *, expected: set[str], saved: set[str]) -> None:
+    """Refuse a checkpoint whose trainable parameters are not the model's (the spec changed between attempts)."""
+    if saved != expected:
+        missing, unexpected = sorted(expected - saved), sorted(saved - expected)
+        raise ValueError(
+            f"checkpoint {directory} does not match the model's trainable parameters "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]}) — was the spec changed after the run started?"
+        )
+
+
+def _load_replicated(directory: Path, scheduler: Any) -> tuple[dict[str, Any], list[Any]]:
     scheduler.load_state_dict(torch.load(directory / SCHEDULER, weights_only=False))
     rng_states = torch.load(directory / RNG, weights_only=False)
     loop_state = json.loads((directory / STATE).read_text(encoding="utf-8"))
     return loop_state, rng_states
+
+
+# -- sharded (FSDP2) ---------------------------------------------------------------------------------------------
+
+MODEL_KEY, OPTIM_KEY = "model", "optim"
+SHARDED_OPTIONS: dict[str, Any] = {
+    # each rank's own shards (DTensor local pieces), never gathered: no rank needs room for the whole state
+    "full_state_dict": False,
+    "cpu_offload": False,
+    # only what trains, as trainable.safetensors: a LoRA checkpoint holds the adapter, not the frozen base
+    # (``without_frozen`` also drops the aliases of tied frozen weights, which this option keeps)
+    "ignore_frozen_params": True,
+    # set_state_dict receives only the trainable keys; DCP's load and check_same_parameters match them first
+    "strict": False,
+}
+"""``StateDictOptions`` of the sharded checkpoint, for both ``get_state_dict`` and ``set_state_dict``."""
+
+
+def _options(options: dict[str, Any]) -> Any:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(**options)
+
+
+def _torch_optimizer(optimizer: Any) -> Any:
+    """accelerate's ``AcceleratedOptimizer`` wraps the torch optimizer whose state DCP maps by parameter."""
+    return getattr(optimizer, "optimizer", optimizer)
+
+
+def save_sharded_state(
+    directory: Path,
+    *,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    loop_state: dict[str, Any],
+    rng_states: list[dict[str, Any]],
+    main: bool,
+) -> Path:
+    """Every rank: write its shards of the trainable weights and optimizer state under ``directory/sharded``;
+    the main process also writes the replicated files (scheduler, RNG states, loop state). A collective."""
+    from torch.distributed.checkpoint.filesystem import FileSystemWriter
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+    from torch.distributed.checkpoint.state_dict_saver import save
+
+    directory.mkdir(parents=True, exist_ok=True)
+    model_state, optim_state = get_state_dict(model, _torch_optimizer(optimizer), options=_options(SHARDED_OPTIONS))
+    model_state = without_frozen(model, model_state)
+    save({MODEL_KEY: model_state, OPTIM_KEY: optim_state}, storage_writer=FileSystemWriter(str(directory / SHARDED)))
+    if main:
+        _save_replicated(directory, scheduler, loop_state, rng_states)
+    return directory
+
+
+def load_sharded_state(
+    directory: Path, *, model: Any, optimizer: Any, scheduler: Any
+) -> tuple[dict[str, Any], list[Any]]:
+    """Every rank: read its shards (resharded by DCP if the layout changed) from the complete checkpoint in
+    ``directory``; return the loop state and the per-rank RNG states. A collective."""
+    from torch.distributed.checkpoint.filesystem import FileSystemReader
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+    from torch.distributed.checkpoint.state_dict_loader import load
+
+    options = _options(SHARDED_OPTIONS)
+    optim = _torch_optimizer(optimizer)
+    model_state, optim_state = get_state_dict(model, optim, options=options)
+    model_state = without_frozen(model, model_state)
+    reader = FileSystemReader(str(directory / SHARDED))
+    check_same_parameters(directory, expected=set(model_state), saved=saved_model_keys(reader.read_metadata()))
+    state: dict[str, Any] = {MODEL_KEY: model_state, OPTIM_KEY: optim_state}
+    load(state, storage_reader=reader)
+    set_state_dict(model, optim, model_state_dict=state[MODEL_KEY], optim_state_dict=state[OPTIM_KEY], options=options)
+    return _load_replicated(directory, scheduler)
+
+
+def saved_model_keys(metadata: Any) -> set[str]:
+    """The model's parameter names in a DCP checkpoint's metadata (its keys are flattened: ``model.<name>``)."""
+    prefix = f"{MODEL_KEY}."
+    return {key[len(prefix) :] for key in metadata.state_dict_metadata if key.startswith(prefix)}
+
+
+def is_sharded(directory: Path) -> bool:
+    """Whether the checkpoint in ``directory`` was written by a sharded (FSDP2) run."""
+    return (directory / SHARDED).is_dir()
+
+
+def without_frozen(model: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` without frozen parameters under any of their names.
+
+    ``ignore_frozen_params`` removes each frozen parameter under its first name only: a tied output head
+    (``lm_head.weight`` = the input embedding) would stay, and every checkpoint would carry the frozen embedding.
+    """
+    frozen = {name for name, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+    return {key: value for key, value in state.items() if key not in frozen}
+
+
+def gathered_state_dict(model: Any, *, trainable_only: bool) -> dict[str, Any]:
+    """The whole tensors of a sharded model, on rank 0 in CPU memory (empty on the others): every rank must call
+    it, each shard is all-gathered in turn (``DTensor.full_tensor``), and only rank 0 keeps the result.
+
+    ``trainable_only`` gathers just what trains (and the buffers): an adapter's weights, not the frozen base
+    it is saved without.
+    """
+    import torch.distributed as dist
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+    from torch.distributed.tensor import DTensor
+
+    options = {**SHARDED_OPTIONS, "ignore_frozen_params": trainable_only}
+    shards = get_model_state_dict(model, options=_options(options))  # local pieces: no communication yet
+    if trainable_only:
+        shards = without_frozen(model, shards)
+    keep = dist.get_rank() == 0
+    gathered: dict[str, Any] = {}
+    for key, value in shards.items():  # the same order on every rank: the module's
+        whole = value.full_tensor() if isinstance(value, DTensor) else value
+        if keep:
+            gathered[key] = whole.detach().cpu() if isinstance(whole, torch.Tensor) else whole
+    return gathered

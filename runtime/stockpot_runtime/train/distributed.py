@@ -5,9 +5,13 @@ more than one process, ``stockpot-runtime train`` re-executes itself under ``tor
 process per GPU); each child then sees RANK, LOCAL_RANK and WORLD_SIZE and trains through accelerate.
 
 Presets: ``ddp`` replicates the model; ``fsdp``/``fsdp-offload`` shard it with FSDP2; ``zero2``/``zero3``
-(and ``-offload`` variants, optimizer — and for ZeRO-3 parameters — in CPU memory) use DeepSpeed. Sharding
-presets need CUDA GPUs; asking for them on a CPU node is an error that says so. Nothing here imports torch,
-and every function takes the environment it reads as an argument.
+(and ``-offload`` variants, optimizer — and for ZeRO-3 parameters — in CPU memory) use DeepSpeed. ``fsdp``
+also runs between CPU processes (gloo): accelerate only engages its FSDP2 path for accelerator devices, so
+``shard_on_cpu`` switches its state to FSDP after it set up the CPU process group, and the model is sharded by
+the same ``fully_shard`` path GPUs take. The other sharding presets need CUDA GPUs (offloading to CPU memory
+from a CPU is meaningless; DeepSpeed's ZeRO needs CUDA); asking for them on a CPU node is an error that says
+so. Nothing here imports torch at module level, and every function takes the environment it reads as an
+argument.
 """
 
 from __future__ import annotations
@@ -102,11 +106,19 @@ def torchrun_command(topology: Topology, argv: Sequence[str], python: str = sys.
 
 
 def resolve_preset(preset: DistributedPreset, world_size: int, cuda: bool) -> DistributedPreset | None:
-    """The preset to use (None: one plain process); sharding presets need GPUs and, for ZeRO, DeepSpeed."""
+    """The preset to use (None: one plain process); on CPUs only ddp and fsdp (with more than one process: a
+    single CPU process has nothing to shard with), the others need GPUs and, for ZeRO, DeepSpeed."""
     if preset == DistributedPreset.AUTO:
         return DistributedPreset.DDP if world_size > 1 else None
     if preset == DistributedPreset.DDP:
         return DistributedPreset.DDP if world_size > 1 else None
+    if preset == DistributedPreset.FSDP and not cuda:
+        return DistributedPreset.FSDP if world_size > 1 else None
+    if preset == DistributedPreset.FSDP_OFFLOAD and not cuda:
+        raise DistributedConfigError(
+            f"distributed.preset: {preset} offloads FSDP2 shards from GPU to CPU memory and needs CUDA GPUs; "
+            "this node has none — use fsdp (or ddp) for CPU runs"
+        )
     if not cuda:
         engine = "DeepSpeed" if preset in DEEPSPEED_PRESETS else "FSDP2"
         raise DistributedConfigError(
@@ -213,3 +225,26 @@ def accelerator_kwargs(preset: DistributedPreset | None, training: TrainingSpec,
 
         return {"fsdp_plugin": FullyShardedDataParallelPlugin(**fsdp_plugin_kwargs(preset, training))}
     return {}
+
+
+def shard_on_cpu(accelerator: Any, fsdp_plugin: Any) -> None:
+    """Make an ``Accelerator(cpu=True, fsdp_plugin=…)`` shard with FSDP2 between CPU processes.
+
+    accelerate (1.15) turns a plugin into ``DistributedType.FSDP`` only for accelerator devices; CPU processes
+    stay ``MULTI_CPU`` and the plugin is dropped without a word — the run would be DDP. After the Accelerator
+    has set up the gloo process group, this switches its shared state (and ``PartialState``'s, which the
+    collectives helpers read) to FSDP with the plugin, so ``prepare`` takes accelerate's FSDP2 path:
+    ``fully_shard`` on the CPU device mesh, reduce-scatter and all-gather over gloo.
+    """
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type == DistributedType.FSDP:
+        return
+    if accelerator.distributed_type != DistributedType.MULTI_CPU:
+        raise DistributedConfigError(
+            f"distributed.preset: fsdp on CPU needs torchrun's CPU processes, not {accelerator.distributed_type}"
+        )
+    accelerator.state.fsdp_plugin = fsdp_plugin
+    accelerator.state.distributed_type = DistributedType.FSDP
+    PartialState._shared_state["distributed_type"] = DistributedType.FSDP

@@ -6,6 +6,10 @@ function of (seed, epoch, rank), so the step number alone is the data position a
 step: clip, optimizer, scheduler; every ``logging_steps`` a metrics record; every ``checkpoint.everySteps``
 and on SIGTERM a checkpoint; evaluation every ``eval_steps`` or at each epoch end. Processes coordinate
 through accelerate (DDP, FSDP2 or DeepSpeed when launched by torchrun; a plain process otherwise).
+
+Checkpoints: with whole weights (one process, DDP) the main process writes and uploads them; with FSDP2 every
+rank writes its shards to its own scratch directory and uploads them into the same ``step-N/``, and the main
+process writes the completion marker, listing every rank's files, only after all of them are uploaded.
 """
 
 from __future__ import annotations
@@ -24,10 +28,20 @@ from typing import Any
 import torch
 
 from stockpot_runtime.data.collate import length_grouped_batches
-from stockpot_runtime.storage.checkpoints import CheckpointStore
+from stockpot_runtime.storage.checkpoints import MARKER_NAME, CheckpointRef, CheckpointStore, marker, step_dir
+from stockpot_runtime.storage.digests import FileEntry, file_entries
 from stockpot_runtime.storage.progress import ProgressReporter
+from stockpot_runtime.storage.store import write_json
 
-from .checkpointing import load_state, rng_state, save_state, set_rng_state
+from .checkpointing import (
+    is_sharded,
+    load_sharded_state,
+    load_state,
+    rng_state,
+    save_sharded_state,
+    save_state,
+    set_rng_state,
+)
 from .objectives.base import Batch, Objective
 
 log = logging.getLogger(__name__)
@@ -142,6 +156,11 @@ class TrainingLoop:
     @property
     def is_main(self) -> bool:
         return bool(self.accelerator.is_main_process)
+
+    @property
+    def sharded(self) -> bool:
+        """FSDP2: no rank holds the whole weights or optimizer state, so every rank writes and reads its shards."""
+        return bool(getattr(self.accelerator, "is_fsdp2", False))
 
     def run(self) -> LoopState:
         """Resume if possible, then train until total_steps; raises ``Preempted`` on SIGTERM."""
@@ -319,24 +338,70 @@ class TrainingLoop:
     # -- checkpoints ---------------------------------------------------------------------------------------------
 
     def save_checkpoint(self) -> None:
-        """Every rank contributes its RNG state; the main process writes and uploads the checkpoint."""
+        """Every rank contributes its RNG state; the main process writes and uploads the checkpoint (with FSDP2,
+        every rank writes and uploads its shards and the main process commits them)."""
         from accelerate.utils import gather_object
 
         rngs = gather_object([rng_state()]) if self.accelerator.num_processes > 1 else [rng_state()]
-        if self.is_main and self.checkpoints is not None:
+        if self.sharded:
+            if self.checkpoints is not None:
+                self._save_sharded(rngs, self.checkpoints)
+        elif self.is_main and self.checkpoints is not None:
             with tempfile.TemporaryDirectory(prefix="stockpot-ckpt-") as scratch:
-                directory = save_state(
-                    Path(scratch) / "state",
-                    model=self.accelerator.unwrap_model(self.model),
-                    optimizer=self.optimizer,
-                    scheduler=self.scheduler,
-                    loop_state=self._loop_state_json(),
-                    rng_states=rngs,
-                )
+                directory = save_state(Path(scratch) / "state", **self._state(rngs))
                 ref = self.checkpoints.save(self.state.step, directory)
             self.state.checkpoint = {"uri": ref.uri, "step": ref.step}
             log.info("checkpoint step %d: %s", ref.step, ref.uri)
         self.accelerator.wait_for_everyone()
+
+    def _save_sharded(self, rngs: list[dict[str, Any]], checkpoints: CheckpointStore) -> None:
+        """Every rank: write its shards, upload them into ``step-N/``; the main process then marks it complete."""
+        step = self.state.step
+        child = checkpoints.store.child(step_dir(step))
+        done = self._from_main(lambda: child.exists(MARKER_NAME))  # already saved (SIGTERM right after a save)
+        if not done:
+            if self.is_main:
+                child.delete()  # the leftovers of an interrupted upload of this step
+            self.accelerator.wait_for_everyone()
+            with tempfile.TemporaryDirectory(prefix="stockpot-ckpt-") as scratch:
+                directory = save_sharded_state(Path(scratch) / "state", **self._state(rngs), main=self.is_main)
+                child.put_dir(directory)
+                entries = self._gather_entries(file_entries(directory))
+            if self.is_main:  # every rank's files are uploaded: only now may the marker say so
+                write_json(child, MARKER_NAME, marker(step, entries))
+                checkpoints.prune()
+        ref = CheckpointRef(step, child.uri)
+        self.state.checkpoint = {"uri": ref.uri, "step": ref.step}
+        if self.is_main:
+            log.info("checkpoint step %d: %s (sharded)", ref.step, ref.uri)
+
+    def _gather_entries(self, mine: list[FileEntry]) -> list[FileEntry]:
+        """Every rank's uploaded files, on every rank (a collective that doubles as the barrier before the marker)."""
+        from accelerate.utils import gather_object
+
+        per_rank = gather_object([mine]) if self.accelerator.num_processes > 1 else [mine]
+        merged = {entry.path: entry for entries in per_rank for entry in entries}
+        if len(merged) != sum(len(entries) for entries in per_rank):
+            raise RuntimeError(f"checkpoint step {self.state.step}: two ranks wrote a file of the same name")
+        return sorted(merged.values(), key=lambda entry: entry.path)
+
+    def _from_main(self, compute: Callable[[], Any]) -> Any:
+        """``compute()`` on the main process, its result on every process (so all ranks take the same branch)."""
+        if self.accelerator.num_processes == 1:
+            return compute()
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([compute() if self.is_main else None])[0]
+
+    def _state(self, rngs: list[dict[str, Any]]) -> dict[str, Any]:
+        """What a checkpoint holds, as the keyword arguments of ``save_state``/``save_sharded_state``."""
+        return {
+            "model": self.accelerator.unwrap_model(self.model),
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "loop_state": self._loop_state_json(),
+            "rng_states": rngs,
+        }
 
     def _loop_state_json(self) -> dict[str, Any]:
         return {
@@ -351,12 +416,21 @@ class TrainingLoop:
         """Load the newest complete checkpoint, if resuming is on and one exists."""
         if not self.settings.resume or self.checkpoints is None:
             return False
-        ref = self.checkpoints.latest_complete()
+        checkpoints = self.checkpoints
+        ref: CheckpointRef | None = self._from_main(checkpoints.latest_complete)  # one choice for every rank
         if ref is None:
             return False
         with tempfile.TemporaryDirectory(prefix="stockpot-resume-") as scratch:
-            directory = self.checkpoints.restore(ref.step, Path(scratch) / "state")
-            loop_state, rngs = load_state(
+            directory = checkpoints.restore(ref.step, Path(scratch) / "state")  # every rank: all ranks' files
+            if is_sharded(directory) != self.sharded:
+                kinds = ("sharded (fsdp)", "whole-weight (single process, ddp)")
+                saved, running = kinds if is_sharded(directory) else kinds[::-1]
+                raise ValueError(
+                    f"checkpoint {ref.uri} is {saved} but this run is {running} — was distributed.preset "
+                    "changed after the run started? Restore the preset, or start a new run"
+                )
+            load = load_sharded_state if self.sharded else load_state
+            loop_state, rngs = load(
                 directory,
                 model=self.accelerator.unwrap_model(self.model),
                 optimizer=self.optimizer,

@@ -37,7 +37,7 @@ from stockpot_runtime.storage.sources import check_model_dir, materialize
 from stockpot_runtime.storage.store import open_store
 from stockpot_runtime.storage.uri import join
 
-from . import adapters, distributed, loading
+from . import adapters, checkpointing, distributed, loading
 from .loop import LoopSettings, TrainingLoop
 from .metrics import TrainingMetrics
 from .objectives import causal_lm, distill, grpo, kto, preference, reward_model
@@ -143,7 +143,12 @@ def make_accelerator(run: TrainRun, cuda: bool, world: int) -> Any:
     where = loading.placement(run.training.precision, cuda)
     mixed = {"bf16": "bf16", "fp16": "fp16"}.get(where.precision, "no")
     kwargs = distributed.accelerator_kwargs(preset, run.training, world)
-    return Accelerator(cpu=not cuda, mixed_precision=mixed, **kwargs)
+    accelerator = Accelerator(cpu=not cuda, mixed_precision=mixed, **kwargs)
+    if preset in distributed.FSDP_PRESETS and not cuda:
+        distributed.shard_on_cpu(accelerator, kwargs["fsdp_plugin"])
+    if preset is not None and accelerator.is_main_process:
+        log.info("distributed: %s, %d processes, accelerate %s", preset, world, accelerator.distributed_type)
+    return accelerator
 
 
 def train(run: TrainRun, *, workdir: Path | None = None, serve_metrics: bool = True) -> Summary:
@@ -229,13 +234,41 @@ def _publish(
 ) -> ArtifactRef:
     """Save final/ and commit it, manifest last (main process); every process gets the reference."""
     accelerator.wait_for_everyone()
+    gathered = _gather_sharded(accelerator, model, run)
     ref = None
     if accelerator.is_main_process:
         final = work / "final"
-        adapters.save_trained(accelerator.unwrap_model(model), run.peft, final, work)
+        trained = accelerator.unwrap_model(model)
+        adapters.save_trained(trained if gathered is None else _Gathered(trained, gathered), run.peft, final, work)
         tokenizer.save_pretrained(final)
         kind = "model" if run.peft.type == AdapterType.FULL else "adapter"
         data_digest = digest_files(data_files(train_path))
         ref = commit_artifact(final, run.artifact_uri, lineage(run, data_digest), kind=kind)
     accelerator.wait_for_everyone()
     return ref or read_artifact_ref(run.artifact_uri)
+
+
+def _gather_sharded(accelerator: Any, model: Any, run: TrainRun) -> dict[str, Any] | None:
+    """With FSDP2 every rank holds only shards: gather the whole tensors onto rank 0 (all ranks take part).
+
+    An adapter gathers just its trainable weights — the frozen base is not part of what it saves.
+    """
+    if not getattr(accelerator, "is_fsdp2", False):
+        return None
+    adapter = run.peft.type != AdapterType.FULL
+    return checkpointing.gathered_state_dict(accelerator.unwrap_model(model), trainable_only=adapter)
+
+
+class _Gathered:
+    """A sharded model as ``adapters.save_trained`` sees it: its ``save_pretrained`` (transformers' or peft's,
+    with whatever conversion ``save_trained`` asks for) writes the gathered whole tensors, not the model's own
+    state dict of shards. Everything else is the model's."""
+
+    def __init__(self, model: Any, state_dict: dict[str, Any]) -> None:
+        self._model, self._state_dict = model, state_dict
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def save_pretrained(self, out_dir: Path, **kwargs: Any) -> None:
+        self._model.save_pretrained(out_dir, state_dict=self._state_dict, **kwargs)

@@ -6,6 +6,8 @@ import importlib.util
 import inspect
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from accelerate.utils import DeepSpeedPlugin, FullyShardedDataParallelPlugin
@@ -13,11 +15,13 @@ from torch.distributed.run import get_args_parser
 
 from stockpot_runtime.spec.distributed import DEEPSPEED_PRESETS, DistributedPreset, World
 from stockpot_runtime.spec.training import TrainingSpec
+from stockpot_runtime.train import checkpointing
 from stockpot_runtime.train import distributed as dist
 
 pytestmark = pytest.mark.unit
 
 SHARDING_PRESETS = sorted(set(DistributedPreset) - {DistributedPreset.AUTO, DistributedPreset.DDP})
+GPU_ONLY_PRESETS = sorted(set(SHARDING_PRESETS) - {DistributedPreset.FSDP})
 HAS_DEEPSPEED = importlib.util.find_spec("deepspeed") is not None
 
 
@@ -135,15 +139,32 @@ def test_auto_and_ddp_resolve_by_world_size(cuda: bool) -> None:
         assert dist.resolve_preset(preset, 2, cuda) == DistributedPreset.DDP
 
 
-@pytest.mark.parametrize("preset", SHARDING_PRESETS)
-def test_sharding_presets_need_gpus(preset: DistributedPreset) -> None:
-    engine = "DeepSpeed" if preset in DEEPSPEED_PRESETS else "FSDP2"
-    with pytest.raises(
-        dist.DistributedConfigError, match=rf"{preset} shards the model with {engine} and needs CUDA GPUs"
-    ):
+@pytest.mark.parametrize("preset", GPU_ONLY_PRESETS)
+def test_offload_and_zero_presets_need_gpus(preset: DistributedPreset) -> None:
+    with pytest.raises(dist.DistributedConfigError) as refused:
         dist.resolve_preset(preset, 2, cuda=False)
-    with pytest.raises(dist.DistributedConfigError, match="use ddp"):
-        dist.resolve_preset(preset, 2, cuda=False)
+    message = str(refused.value)
+    assert message.startswith(f"distributed.preset: {preset} ")  # the field, then the fix
+    assert "needs CUDA GPUs; this node has none" in message
+    if preset in DEEPSPEED_PRESETS:
+        assert "shards the model with DeepSpeed" in message
+        assert message.endswith("use ddp (or auto) for CPU runs")
+    else:
+        assert message.endswith("use fsdp (or ddp) for CPU runs")
+
+
+def test_fsdp_runs_between_cpu_processes() -> None:
+    assert dist.resolve_preset(DistributedPreset.FSDP, 2, cuda=False) == DistributedPreset.FSDP
+    assert dist.resolve_preset(DistributedPreset.FSDP, 1, cuda=False) is None  # one process: nothing to shard
+
+
+def test_shard_on_cpu_only_switches_cpu_process_groups() -> None:
+    from accelerate.utils import DistributedType
+
+    already = SimpleNamespace(distributed_type=DistributedType.FSDP)
+    dist.shard_on_cpu(already, fsdp_plugin=None)  # nothing to do
+    with pytest.raises(dist.DistributedConfigError, match=r"distributed\.preset: fsdp on CPU needs torchrun"):
+        dist.shard_on_cpu(SimpleNamespace(distributed_type=DistributedType.NO), fsdp_plugin=None)
 
 
 @pytest.mark.parametrize("preset", [DistributedPreset.FSDP, DistributedPreset.FSDP_OFFLOAD])
@@ -259,3 +280,76 @@ def test_importing_the_module_stays_cheap() -> None:
     source = inspect.getsource(dist).split('"""', 2)[2]
     top_level = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert not [line for line in top_level if "torch" in line or "accelerate" in line or "deepspeed" in line]
+
+
+def test_sharded_checkpoints_hold_each_ranks_trainable_shards() -> None:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    sharded = StateDictOptions(**checkpointing.SHARDED_OPTIONS)
+    assert (sharded.full_state_dict, sharded.cpu_offload) == (False, False)  # never gathered onto one rank
+    assert sharded.ignore_frozen_params is True  # a LoRA checkpoint without the frozen base
+    assert sharded.strict is False  # set_state_dict gets only the trainable keys, checked against the metadata
+
+
+def test_frozen_tied_weights_stay_out_of_a_sharded_checkpoint() -> None:
+    import torch
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    model = torch.nn.Sequential(torch.nn.Embedding(8, 4), torch.nn.Linear(4, 8, bias=False), torch.nn.Linear(8, 2))
+    model[1].weight = model[0].weight  # a tied head, as tie_word_embeddings
+    model[0].requires_grad_(False)
+    state = get_model_state_dict(model, options=StateDictOptions(**checkpointing.SHARDED_OPTIONS))
+    assert "1.weight" in state  # the option alone keeps the alias of the frozen embedding
+    assert set(checkpointing.without_frozen(model, state)) == {"2.weight", "2.bias"}
+
+
+@pytest.mark.filterwarnings("ignore:torch.distributed is disabled:UserWarning")
+def test_a_sharded_checkpoint_round_trips_in_one_process(tmp_path: Path) -> None:
+    """The DCP path without a process group: trainable weights and optimizer moments only, restored in place."""
+    import torch
+
+    def build() -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+        model[0].requires_grad_(False)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.1)
+        return model, optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+
+    model, optimizer, scheduler = build()
+    for _ in range(2):
+        model(torch.ones(3, 4)).sum().backward()
+        optimizer.step()
+        scheduler.step()
+    directory = checkpointing.save_sharded_state(
+        tmp_path / "state",
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        loop_state={"step": 2},
+        rng_states=[{"rank": 0}],
+        main=True,
+    )
+    assert checkpointing.is_sharded(directory)
+    assert not (directory / checkpointing.WEIGHTS).exists()
+
+    fresh, fresh_optimizer, fresh_scheduler = build()
+    loop_state, rngs = checkpointing.load_sharded_state(
+        directory, model=fresh, optimizer=fresh_optimizer, scheduler=fresh_scheduler
+    )
+    assert (loop_state, rngs) == ({"step": 2}, [{"rank": 0}])
+    for (name, saved), restored in zip(model.state_dict().items(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(saved, restored), name
+    moments = [optimizer.state[p]["exp_avg"] for p in model[1].parameters()]
+    restored_moments = [fresh_optimizer.state[p]["exp_avg"] for p in fresh[1].parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(moments, restored_moments, strict=True))
+    assert fresh_scheduler.get_last_lr() == scheduler.get_last_lr() == [0.025]
+
+    changed = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))  # the first layer trains too
+    changed_optimizer = torch.optim.AdamW(changed.parameters())
+    with pytest.raises(ValueError, match=r"missing \['0.bias', '0.weight'\].*spec changed"):
+        checkpointing.load_sharded_state(
+            directory,
+            model=changed,
+            optimizer=changed_optimizer,
+            scheduler=torch.optim.lr_scheduler.StepLR(changed_optimizer, step_size=1),
+        )
