@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-EXTRAS := operator,local,train,serve,eval,dev
+EXTRAS := operator,local,train,deepspeed,serve,eval,dev
 # torch==2.13.0 is a CPU wheel on disk; the constraints pin it so nothing pulls a multi-GB CUDA build.
 PIP_INSTALL := $(PIP) install --disable-pip-version-check -q -c constraints.txt $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 PYTEST_ARGS ?=

@@ -5,12 +5,15 @@
 - ``rng.pt``: Python, NumPy and torch (CPU and CUDA) generator states, one entry per rank;
 - ``state.json``: the step, tokens and samples seen, resumes so far, and the objective's own state.
 
-A model sharded with FSDP2 has no whole weights or optimizer state on any one rank. Its checkpoint replaces the
+Layouts (``Layout``): the files above hold whole weights (one process, DDP). A model sharded with FSDP2 has no whole weights or optimizer state on any one rank. Its checkpoint replaces the
 first two files with ``sharded/``, a ``torch.distributed.checkpoint`` (DCP) directory: each rank writes the
 shards it holds of the trainable parameters and their optimizer state (``__<rank>_0.distcp``), rank 0 the
 ``.metadata`` that maps them, through ``get_state_dict``/``set_state_dict`` (``SHARDED_OPTIONS``). Every rank
 writes into its own local directory, so no shared filesystem is needed; the files meet in the checkpoint's
 prefix when each rank uploads its own, and a restore downloads them all, so any rank can read any shard.
+Under DeepSpeed ZeRO the engine partitions the optimizer state (and, for ZeRO-3, the weights) itself, and its own
+``save_checkpoint``/``load_checkpoint`` write and read ``deepspeed/state/``: one ``zero_pp_rank_<rank>_…`` file
+of optimizer partitions per rank and rank 0's ``mp_rank_00_model_states.pt``, uploaded the same way.
 
 Restoring all of it makes the continued run take the same steps, with the same batches and dropout masks, as
 a run that was never interrupted (tests compare their losses). The data position is the step itself: batch
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import json
 import random
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,8 @@ from .adapters import trainable_parameters
 
 WEIGHTS = "trainable.safetensors"
 SHARDED = "sharded"
+DEEPSPEED = "deepspeed"
+DEEPSPEED_TAG = "state"
 OPTIMIZER = "optimizer.pt"
 SCHEDULER = "scheduler.pt"
 RNG = "rng.pt"
@@ -193,9 +199,68 @@ def saved_model_keys(metadata: Any) -> set[str]:
     return {key[len(prefix) :] for key in metadata.state_dict_metadata if key.startswith(prefix)}
 
 
-def is_sharded(directory: Path) -> bool:
-    """Whether the checkpoint in ``directory`` was written by a sharded (FSDP2) run."""
-    return (directory / SHARDED).is_dir()
+class Layout(StrEnum):
+    """Where a run's weights and optimizer state live, and so how its checkpoints are written."""
+
+    WHOLE = "whole-weight (one process or ddp)"
+    FSDP = "sharded (fsdp)"
+    DEEPSPEED = "partitioned (deepspeed zero)"
+
+
+def layout_of(directory: Path) -> Layout:
+    """The layout the checkpoint in ``directory`` was written in."""
+    if (directory / SHARDED).is_dir():
+        return Layout.FSDP
+    if (directory / DEEPSPEED).is_dir():
+        return Layout.DEEPSPEED
+    return Layout.WHOLE
+
+
+# -- partitioned (DeepSpeed ZeRO) ---------------------------------------------------------------------------------
+
+
+def save_deepspeed_state(
+    directory: Path,
+    *,
+    engine: Any,
+    scheduler: Any,
+    loop_state: dict[str, Any],
+    rng_states: list[dict[str, Any]],
+    main: bool,
+) -> Path:
+    """Every rank: the engine writes its optimizer partitions (rank 0 also the trainable module weights) under
+    ``directory/deepspeed``; the main process also writes the replicated files. A collective."""
+    directory.mkdir(parents=True, exist_ok=True)
+    # exclude_frozen_parameters: a LoRA checkpoint holds the adapter, not the frozen base (as WEIGHTS does);
+    # save_latest=False: the completion marker, not DeepSpeed's ``latest`` file, says which checkpoint is whole
+    engine.save_checkpoint(
+        str(directory / DEEPSPEED), tag=DEEPSPEED_TAG, save_latest=False, exclude_frozen_parameters=True
+    )
+    if main:
+        _save_replicated(directory, scheduler, loop_state, rng_states)
+    return directory
+
+
+def load_deepspeed_state(directory: Path, *, engine: Any, scheduler: Any) -> tuple[dict[str, Any], list[Any]]:
+    """Every rank: the engine reads its partitions from the complete checkpoint in ``directory``; return the loop
+    state and the per-rank RNG states. A collective."""
+    # rank 0's module file (ZeRO-2: mp_rank_00_…; ZeRO-3: zero_pp_rank_0_mp_rank_00_…) names the optimizer's
+    # parameters, group by group, in ``param_shapes``
+    module_file = sorted((directory / DEEPSPEED / DEEPSPEED_TAG).glob("*mp_rank_00_model_states.pt"))[0]
+    groups = torch.load(module_file, map_location="cpu", weights_only=False)["param_shapes"]
+    saved = {name for group in groups for name in group}
+    check_same_parameters(directory, expected=set(trainable_parameters(engine.module)), saved=saved)
+    # not strict: the frozen base was left out of the checkpoint and is already in place; the scheduler is ours
+    loaded, _ = engine.load_checkpoint(
+        str(directory / DEEPSPEED),
+        tag=DEEPSPEED_TAG,
+        load_module_strict=False,
+        load_optimizer_states=True,
+        load_lr_scheduler_states=False,
+    )
+    if loaded is None:
+        raise ValueError(f"checkpoint {directory}: DeepSpeed found no state under {DEEPSPEED}/{DEEPSPEED_TAG}")
+    return _load_replicated(directory, scheduler)
 
 
 def without_frozen(model: Any, state: dict[str, Any]) -> dict[str, Any]:

@@ -5,11 +5,11 @@ more than one process, ``stockpot-runtime train`` re-executes itself under ``tor
 process per GPU); each child then sees RANK, LOCAL_RANK and WORLD_SIZE and trains through accelerate.
 
 Presets: ``ddp`` replicates the model; ``fsdp``/``fsdp-offload`` shard it with FSDP2; ``zero2``/``zero3``
-(and ``-offload`` variants, optimizer — and for ZeRO-3 parameters — in CPU memory) use DeepSpeed. ``fsdp``
-also runs between CPU processes (gloo): accelerate only engages its FSDP2 path for accelerator devices, so
-``shard_on_cpu`` switches its state to FSDP after it set up the CPU process group, and the model is sharded by
-the same ``fully_shard`` path GPUs take. The other sharding presets need CUDA GPUs (offloading to CPU memory
-from a CPU is meaningless; DeepSpeed's ZeRO needs CUDA); asking for them on a CPU node is an error that says
+(and ``-offload`` variants, optimizer — and for ZeRO-3 parameters — in CPU memory) use DeepSpeed. ``fsdp``,
+``zero2`` and ``zero3`` also run between CPU processes (gloo): accelerate only engages its FSDP2 and DeepSpeed
+paths for accelerator devices, so ``shard_on_cpu`` switches its state to the plugin's engine after it set up the
+CPU process group, and the model is sharded by the same code GPUs run. The ``-offload`` variants need CUDA
+GPUs (offloading to CPU memory from a CPU is meaningless); asking for them on a CPU node is an error that says
 so. Nothing here imports torch at module level, and every function takes the environment it reads as an
 argument.
 """
@@ -106,29 +106,25 @@ def torchrun_command(topology: Topology, argv: Sequence[str], python: str = sys.
 
 
 def resolve_preset(preset: DistributedPreset, world_size: int, cuda: bool) -> DistributedPreset | None:
-    """The preset to use (None: one plain process); on CPUs only ddp and fsdp (with more than one process: a
-    single CPU process has nothing to shard with), the others need GPUs and, for ZeRO, DeepSpeed."""
-    if preset == DistributedPreset.AUTO:
+    """The preset to use (None: one plain process).
+
+    Sharding needs more than one process (a single one has nothing to shard with) and ZeRO needs DeepSpeed.
+    On CPUs, fsdp, zero2 and zero3 run over gloo; the ``-offload`` variants move state from GPU to CPU memory
+    and need CUDA GPUs.
+    """
+    if preset in (DistributedPreset.AUTO, DistributedPreset.DDP):
         return DistributedPreset.DDP if world_size > 1 else None
-    if preset == DistributedPreset.DDP:
-        return DistributedPreset.DDP if world_size > 1 else None
-    if preset == DistributedPreset.FSDP and not cuda:
-        return DistributedPreset.FSDP if world_size > 1 else None
-    if preset == DistributedPreset.FSDP_OFFLOAD and not cuda:
+    if preset in OFFLOAD_PRESETS and not cuda:
         raise DistributedConfigError(
-            f"distributed.preset: {preset} offloads FSDP2 shards from GPU to CPU memory and needs CUDA GPUs; "
-            "this node has none — use fsdp (or ddp) for CPU runs"
-        )
-    if not cuda:
-        engine = "DeepSpeed" if preset in DEEPSPEED_PRESETS else "FSDP2"
-        raise DistributedConfigError(
-            f"distributed.preset: {preset} shards the model with {engine} and needs CUDA GPUs; this node has none "
-            "— use ddp (or auto) for CPU runs"
+            f"distributed.preset: {preset} offloads shards from GPU to CPU memory and needs CUDA GPUs; this node "
+            f"has none — use {preset.removesuffix('-offload')} (or ddp) for CPU runs"
         )
     if preset in DEEPSPEED_PRESETS and importlib.util.find_spec("deepspeed") is None:
         raise DistributedConfigError(
             f"distributed.preset: {preset} needs DeepSpeed, which this image lacks — install stockpot[deepspeed]"
         )
+    if not cuda and world_size == 1:
+        return None
     return preset
 
 
@@ -227,24 +223,55 @@ def accelerator_kwargs(preset: DistributedPreset | None, training: TrainingSpec,
     return {}
 
 
-def shard_on_cpu(accelerator: Any, fsdp_plugin: Any) -> None:
-    """Make an ``Accelerator(cpu=True, fsdp_plugin=…)`` shard with FSDP2 between CPU processes.
+def shard_on_cpu(accelerator: Any, plugins: dict[str, Any]) -> None:
+    """Make an ``Accelerator(cpu=True, fsdp_plugin=… or deepspeed_plugin=…)`` shard between CPU processes.
 
-    accelerate (1.15) turns a plugin into ``DistributedType.FSDP`` only for accelerator devices; CPU processes
-    stay ``MULTI_CPU`` and the plugin is dropped without a word — the run would be DDP. After the Accelerator
-    has set up the gloo process group, this switches its shared state (and ``PartialState``'s, which the
-    collectives helpers read) to FSDP with the plugin, so ``prepare`` takes accelerate's FSDP2 path:
-    ``fully_shard`` on the CPU device mesh, reduce-scatter and all-gather over gloo.
+    accelerate (1.15) turns a plugin into ``DistributedType.FSDP``/``DEEPSPEED`` only for accelerator devices;
+    CPU processes stay ``MULTI_CPU`` and the plugin is dropped without a word — the run would be DDP. After the
+    Accelerator has set up the gloo process group, this switches its shared state (and ``PartialState``'s, which
+    the collectives helpers read) to the plugin's engine, so ``prepare`` takes the same path GPUs take:
+    ``fully_shard`` on the CPU device mesh, or ``deepspeed.initialize`` on DeepSpeed's CPU accelerator
+    (``DS_ACCELERATOR=cpu``, set before DeepSpeed is imported — see ``cpu_engine_env``).
     """
     from accelerate.state import PartialState
     from accelerate.utils import DistributedType
 
-    if accelerator.distributed_type == DistributedType.FSDP:
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
         return
     if accelerator.distributed_type != DistributedType.MULTI_CPU:
         raise DistributedConfigError(
-            f"distributed.preset: fsdp on CPU needs torchrun's CPU processes, not {accelerator.distributed_type}"
+            f"distributed.preset: sharding on CPU needs torchrun's CPU processes, not {accelerator.distributed_type}"
         )
-    accelerator.state.fsdp_plugin = fsdp_plugin
-    accelerator.state.distributed_type = DistributedType.FSDP
-    PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+    state = accelerator.state
+    if "deepspeed_plugin" in plugins:
+        from deepspeed import comm
+
+        # what accelerate does on GPUs: DeepSpeed's collectives (and zero.Init's world size) on the process group
+        comm.init_distributed(dist_backend=state.backend, auto_mpi_discovery=False)
+        plugin = plugins["deepspeed_plugin"]
+        plugin.set_mixed_precision(state.mixed_precision)
+        plugin.select(_from_accelerator_state=True)
+        state.deepspeed_plugins = plugin
+        engine = DistributedType.DEEPSPEED
+    else:
+        state.fsdp_plugin = plugins["fsdp_plugin"]
+        engine = DistributedType.FSDP
+    state.distributed_type = engine
+    PartialState._shared_state["distributed_type"] = engine
+
+
+def cpu_engine_env(preset: DistributedPreset | None, cuda: bool) -> dict[str, str]:
+    """Environment a sharding engine needs before it is imported: DeepSpeed picks its accelerator at import and
+    finds none without CUDA unless told to use the CPU one."""
+    if preset in DEEPSPEED_PRESETS and not cuda:
+        return {"DS_ACCELERATOR": "cpu"}
+    return {}
+
+
+def zero_stage(accelerator: Any) -> int:
+    """The DeepSpeed ZeRO stage the Accelerator runs (0: not DeepSpeed)."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type != DistributedType.DEEPSPEED:
+        return 0
+    return int(accelerator.state.deepspeed_plugin.zero_stage)

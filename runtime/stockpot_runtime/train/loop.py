@@ -7,9 +7,10 @@ step: clip, optimizer, scheduler; every ``logging_steps`` a metrics record; ever
 and on SIGTERM a checkpoint; evaluation every ``eval_steps`` or at each epoch end. Processes coordinate
 through accelerate (DDP, FSDP2 or DeepSpeed when launched by torchrun; a plain process otherwise).
 
-Checkpoints: with whole weights (one process, DDP) the main process writes and uploads them; with FSDP2 every
-rank writes its shards to its own scratch directory and uploads them into the same ``step-N/``, and the main
-process writes the completion marker, listing every rank's files, only after all of them are uploaded.
+Checkpoints: with whole weights (one process, DDP) the main process writes and uploads them; with FSDP2 or
+DeepSpeed ZeRO every rank writes its shards to its own scratch directory and uploads them into the same
+``step-N/``, and the main process writes the completion marker, listing every rank's files, only after all of
+them are uploaded.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,13 @@ from stockpot_runtime.storage.progress import ProgressReporter
 from stockpot_runtime.storage.store import write_json
 
 from .checkpointing import (
-    is_sharded,
+    Layout,
+    layout_of,
+    load_deepspeed_state,
     load_sharded_state,
     load_state,
     rng_state,
+    save_deepspeed_state,
     save_sharded_state,
     save_state,
     set_rng_state,
@@ -157,10 +162,17 @@ class TrainingLoop:
     def is_main(self) -> bool:
         return bool(self.accelerator.is_main_process)
 
-    @property
-    def sharded(self) -> bool:
-        """FSDP2: no rank holds the whole weights or optimizer state, so every rank writes and reads its shards."""
-        return bool(getattr(self.accelerator, "is_fsdp2", False))
+    @cached_property
+    def layout(self) -> Layout:
+        """Whole weights on the main process, or shards on every rank (FSDP2, DeepSpeed ZeRO): then every rank
+        writes and reads its own part of a checkpoint."""
+        from accelerate.utils import DistributedType
+
+        if getattr(self.accelerator, "is_fsdp2", False):
+            return Layout.FSDP
+        if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
+            return Layout.DEEPSPEED
+        return Layout.WHOLE
 
     def run(self) -> LoopState:
         """Resume if possible, then train until total_steps; raises ``Preempted`` on SIGTERM."""
@@ -223,6 +235,22 @@ class TrainingLoop:
             end = min(end, self.settings.micro_batches)
         return range(step * acc, end)
 
+    def _backward(self, loss: torch.Tensor, last: bool) -> None:
+        """Backward through one micro-batch's share of the step's loss (already divided by the step's weight).
+
+        Under DeepSpeed the engine owns the update: at the boundary its ``step`` clips, steps the optimizer and
+        the scheduler and zeroes the gradients (the loop's own calls are accelerate's no-ops then). The loop
+        drives the engine itself because accelerate would mark every micro-batch a boundary (its flag follows
+        ``accumulate()``, which this loop does not use) and the engine would divide the loss by the accumulation
+        steps a second time.
+        """
+        if self.layout is Layout.DEEPSPEED:
+            self.model.set_gradient_accumulation_boundary(last)
+            self.model.backward(loss, scale_wrt_gas=False)
+            self.model.step()
+        else:
+            self.accelerator.backward(loss)
+
     def _train_step(self, step: int) -> dict[str, Any]:
         device = self.accelerator.device
         batches = []
@@ -232,6 +260,7 @@ class TrainingLoop:
             samples += len(items)
             batches.append(to_device(self.objective.collate([self.objective.train_items[i] for i in items]), device))
         weight = sum(self.objective.weight(b) for b in batches)
+        lr = float(self.scheduler.get_last_lr()[0])  # this step's: DeepSpeed steps the scheduler inside backward
         loss_sum, metric_sums, tokens = 0.0, dict[str, float](), 0
         for i, batch in enumerate(batches):
             last = i == len(batches) - 1
@@ -239,13 +268,12 @@ class TrainingLoop:
             with sync, self.accelerator.autocast():
                 out = self.objective.loss(self.model, batch)
                 scaled = out.loss / max(weight, 1.0)
-            self.accelerator.backward(scaled)
+            self._backward(scaled, last)
             loss_sum += float(out.loss.detach())
             for key, value in out.metrics.items():
                 metric_sums[key] = metric_sums.get(key, 0.0) + value
             tokens += self.objective.tokens(batch)
         grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
-        lr = float(self.scheduler.get_last_lr()[0])
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -343,12 +371,17 @@ class TrainingLoop:
         from accelerate.utils import gather_object
 
         rngs = gather_object([rng_state()]) if self.accelerator.num_processes > 1 else [rng_state()]
-        if self.sharded:
+        if self.layout is not Layout.WHOLE:
             if self.checkpoints is not None:
                 self._save_sharded(rngs, self.checkpoints)
         elif self.is_main and self.checkpoints is not None:
             with tempfile.TemporaryDirectory(prefix="stockpot-ckpt-") as scratch:
-                directory = save_state(Path(scratch) / "state", **self._state(rngs))
+                directory = save_state(
+                    Path(scratch) / "state",
+                    model=self.accelerator.unwrap_model(self.model),
+                    optimizer=self.optimizer,
+                    **self._replicated(rngs),
+                )
                 ref = self.checkpoints.save(self.state.step, directory)
             self.state.checkpoint = {"uri": ref.uri, "step": ref.step}
             log.info("checkpoint step %d: %s", ref.step, ref.uri)
@@ -364,7 +397,7 @@ class TrainingLoop:
                 child.delete()  # the leftovers of an interrupted upload of this step
             self.accelerator.wait_for_everyone()
             with tempfile.TemporaryDirectory(prefix="stockpot-ckpt-") as scratch:
-                directory = save_sharded_state(Path(scratch) / "state", **self._state(rngs), main=self.is_main)
+                directory = self._write_shards(Path(scratch) / "state", rngs)
                 child.put_dir(directory)
                 entries = self._gather_entries(file_entries(directory))
             if self.is_main:  # every rank's files are uploaded: only now may the marker say so
@@ -393,15 +426,17 @@ class TrainingLoop:
 
         return broadcast_object_list([compute() if self.is_main else None])[0]
 
-    def _state(self, rngs: list[dict[str, Any]]) -> dict[str, Any]:
-        """What a checkpoint holds, as the keyword arguments of ``save_state``/``save_sharded_state``."""
-        return {
-            "model": self.accelerator.unwrap_model(self.model),
-            "optimizer": self.optimizer,
-            "scheduler": self.scheduler,
-            "loop_state": self._loop_state_json(),
-            "rng_states": rngs,
-        }
+    def _write_shards(self, directory: Path, rngs: list[dict[str, Any]]) -> Path:
+        """Every rank: this rank's part of the checkpoint, written into ``directory`` by the layout's engine."""
+        replicated = {**self._replicated(rngs), "main": self.is_main}
+        if self.layout is Layout.DEEPSPEED:
+            return save_deepspeed_state(directory, engine=self.model, **replicated)
+        model = self.accelerator.unwrap_model(self.model)
+        return save_sharded_state(directory, model=model, optimizer=self.optimizer, **replicated)
+
+    def _replicated(self, rngs: list[dict[str, Any]]) -> dict[str, Any]:
+        """What every layout's checkpoint holds whole, as keyword arguments of the ``save_*state`` functions."""
+        return {"scheduler": self.scheduler, "loop_state": self._loop_state_json(), "rng_states": rngs}
 
     def _loop_state_json(self) -> dict[str, Any]:
         return {
@@ -422,20 +457,22 @@ class TrainingLoop:
             return False
         with tempfile.TemporaryDirectory(prefix="stockpot-resume-") as scratch:
             directory = checkpoints.restore(ref.step, Path(scratch) / "state")  # every rank: all ranks' files
-            if is_sharded(directory) != self.sharded:
-                kinds = ("sharded (fsdp)", "whole-weight (single process, ddp)")
-                saved, running = kinds if is_sharded(directory) else kinds[::-1]
+            saved = layout_of(directory)
+            if saved is not self.layout:
                 raise ValueError(
-                    f"checkpoint {ref.uri} is {saved} but this run is {running} — was distributed.preset "
+                    f"checkpoint {ref.uri} is {saved} but this run is {self.layout} — was distributed.preset "
                     "changed after the run started? Restore the preset, or start a new run"
                 )
-            load = load_sharded_state if self.sharded else load_state
-            loop_state, rngs = load(
-                directory,
-                model=self.accelerator.unwrap_model(self.model),
-                optimizer=self.optimizer,
-                scheduler=self.scheduler,
-            )
+            if self.layout is Layout.DEEPSPEED:
+                loop_state, rngs = load_deepspeed_state(directory, engine=self.model, scheduler=self.scheduler)
+            else:
+                load = load_sharded_state if self.layout is Layout.FSDP else load_state
+                loop_state, rngs = load(
+                    directory,
+                    model=self.accelerator.unwrap_model(self.model),
+                    optimizer=self.optimizer,
+                    scheduler=self.scheduler,
+                )
         rank = self.accelerator.process_index
         set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
         self.objective.load_state_dict(loop_state.get("objective", {}))

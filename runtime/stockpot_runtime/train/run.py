@@ -142,10 +142,11 @@ def make_accelerator(run: TrainRun, cuda: bool, world: int) -> Any:
     preset = distributed.resolve_preset(run.distributed.preset, world, cuda)
     where = loading.placement(run.training.precision, cuda)
     mixed = {"bf16": "bf16", "fp16": "fp16"}.get(where.precision, "no")
+    os.environ.update(distributed.cpu_engine_env(preset, cuda))
     kwargs = distributed.accelerator_kwargs(preset, run.training, world)
     accelerator = Accelerator(cpu=not cuda, mixed_precision=mixed, **kwargs)
-    if preset in distributed.FSDP_PRESETS and not cuda:
-        distributed.shard_on_cpu(accelerator, kwargs["fsdp_plugin"])
+    if kwargs and not cuda:
+        distributed.shard_on_cpu(accelerator, kwargs)
     if preset is not None and accelerator.is_main_process:
         log.info("distributed: %s, %d processes, accelerate %s", preset, world, accelerator.distributed_type)
     return accelerator
@@ -249,14 +250,20 @@ def _publish(
 
 
 def _gather_sharded(accelerator: Any, model: Any, run: TrainRun) -> dict[str, Any] | None:
-    """With FSDP2 every rank holds only shards: gather the whole tensors onto rank 0 (all ranks take part).
+    """With FSDP2 or ZeRO-3 every rank holds only shards of the weights: gather the whole tensors onto rank 0
+    (all ranks take part). None when the model's own weights are whole (one process, DDP, ZeRO-2).
 
-    An adapter gathers just its trainable weights — the frozen base is not part of what it saves.
+    Under FSDP2 an adapter gathers just its trainable weights — the frozen base is not part of what it saves;
+    DeepSpeed gathers the whole module (``stage3_gather_16bit_weights_on_model_save``), and peft's
+    ``save_pretrained`` picks the adapter's weights out of it.
     """
-    if not getattr(accelerator, "is_fsdp2", False):
-        return None
-    adapter = run.peft.type != AdapterType.FULL
-    return checkpointing.gathered_state_dict(accelerator.unwrap_model(model), trainable_only=adapter)
+    if getattr(accelerator, "is_fsdp2", False):
+        adapter = run.peft.type != AdapterType.FULL
+        return checkpointing.gathered_state_dict(accelerator.unwrap_model(model), trainable_only=adapter)
+    if distributed.zero_stage(accelerator) == 3:
+        gathered = accelerator.get_state_dict(model)  # a collective; None on every rank but the main one
+        return dict(gathered or {})
+    return None
 
 
 class _Gathered:

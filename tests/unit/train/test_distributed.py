@@ -21,8 +21,7 @@ from stockpot_runtime.train import distributed as dist
 pytestmark = pytest.mark.unit
 
 SHARDING_PRESETS = sorted(set(DistributedPreset) - {DistributedPreset.AUTO, DistributedPreset.DDP})
-GPU_ONLY_PRESETS = sorted(set(SHARDING_PRESETS) - {DistributedPreset.FSDP})
-HAS_DEEPSPEED = importlib.util.find_spec("deepspeed") is not None
+CPU_SHARDING_PRESETS = [DistributedPreset.FSDP, DistributedPreset.ZERO2, DistributedPreset.ZERO3]
 
 
 @pytest.fixture
@@ -139,44 +138,73 @@ def test_auto_and_ddp_resolve_by_world_size(cuda: bool) -> None:
         assert dist.resolve_preset(preset, 2, cuda) == DistributedPreset.DDP
 
 
-@pytest.mark.parametrize("preset", GPU_ONLY_PRESETS)
-def test_offload_and_zero_presets_need_gpus(preset: DistributedPreset) -> None:
+@pytest.mark.parametrize("preset", sorted(dist.OFFLOAD_PRESETS))
+def test_offload_presets_need_gpus(preset: DistributedPreset) -> None:
     with pytest.raises(dist.DistributedConfigError) as refused:
         dist.resolve_preset(preset, 2, cuda=False)
     message = str(refused.value)
     assert message.startswith(f"distributed.preset: {preset} ")  # the field, then the fix
     assert "needs CUDA GPUs; this node has none" in message
-    if preset in DEEPSPEED_PRESETS:
-        assert "shards the model with DeepSpeed" in message
-        assert message.endswith("use ddp (or auto) for CPU runs")
-    else:
-        assert message.endswith("use fsdp (or ddp) for CPU runs")
+    assert message.endswith(f"use {preset.removesuffix('-offload')} (or ddp) for CPU runs")
 
 
-def test_fsdp_runs_between_cpu_processes() -> None:
-    assert dist.resolve_preset(DistributedPreset.FSDP, 2, cuda=False) == DistributedPreset.FSDP
-    assert dist.resolve_preset(DistributedPreset.FSDP, 1, cuda=False) is None  # one process: nothing to shard
+@pytest.mark.parametrize("preset", CPU_SHARDING_PRESETS)
+def test_sharding_presets_run_between_cpu_processes(preset: DistributedPreset) -> None:
+    assert dist.resolve_preset(preset, 2, cuda=False) == preset
+    assert dist.resolve_preset(preset, 1, cuda=False) is None  # one process: nothing to shard with
+
+
+@pytest.mark.parametrize("preset", SHARDING_PRESETS)
+def test_sharding_presets_on_gpus(preset: DistributedPreset) -> None:
+    assert dist.resolve_preset(preset, 8, cuda=True) == preset
+    assert dist.resolve_preset(preset, 1, cuda=True) == preset  # one GPU: FSDP/ZeRO still save its memory
+
+
+@pytest.mark.parametrize(
+    ("preset", "cuda"),
+    [
+        *((preset, True) for preset in sorted(DEEPSPEED_PRESETS)),
+        (DistributedPreset.ZERO2, False),
+        (DistributedPreset.ZERO3, False),
+    ],
+)
+def test_zero_presets_without_deepspeed_name_the_extra(
+    preset: DistributedPreset, cuda: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "deepspeed" else find_spec(name))
+    with pytest.raises(dist.DistributedConfigError, match=r"needs DeepSpeed.*stockpot\[deepspeed\]"):
+        dist.resolve_preset(preset, 8, cuda=cuda)
+    assert dist.resolve_preset(DistributedPreset.FSDP, 8, cuda=cuda) == DistributedPreset.FSDP
 
 
 def test_shard_on_cpu_only_switches_cpu_process_groups() -> None:
     from accelerate.utils import DistributedType
 
-    already = SimpleNamespace(distributed_type=DistributedType.FSDP)
-    dist.shard_on_cpu(already, fsdp_plugin=None)  # nothing to do
-    with pytest.raises(dist.DistributedConfigError, match=r"distributed\.preset: fsdp on CPU needs torchrun"):
-        dist.shard_on_cpu(SimpleNamespace(distributed_type=DistributedType.NO), fsdp_plugin=None)
+    for engine in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        dist.shard_on_cpu(SimpleNamespace(distributed_type=engine), {})  # already sharding: nothing to do
+    with pytest.raises(dist.DistributedConfigError, match=r"distributed\.preset: sharding on CPU needs torchrun"):
+        dist.shard_on_cpu(SimpleNamespace(distributed_type=DistributedType.NO), {"fsdp_plugin": None})
 
 
-@pytest.mark.parametrize("preset", [DistributedPreset.FSDP, DistributedPreset.FSDP_OFFLOAD])
-def test_fsdp_on_gpus_needs_no_extra(preset: DistributedPreset) -> None:
-    assert dist.resolve_preset(preset, 8, cuda=True) == preset
+def test_deepspeed_is_told_to_use_the_cpu_before_it_is_imported() -> None:
+    assert dist.cpu_engine_env(DistributedPreset.ZERO2, cuda=False) == {"DS_ACCELERATOR": "cpu"}
+    assert dist.cpu_engine_env(DistributedPreset.ZERO3, cuda=True) == {}
+    assert dist.cpu_engine_env(DistributedPreset.FSDP, cuda=False) == {}
+    assert dist.cpu_engine_env(None, cuda=False) == {}
 
 
-@pytest.mark.skipif(HAS_DEEPSPEED, reason="deepspeed is installed here")
-@pytest.mark.parametrize("preset", sorted(DEEPSPEED_PRESETS))
-def test_zero_presets_without_deepspeed_name_the_extra(preset: DistributedPreset) -> None:
-    with pytest.raises(dist.DistributedConfigError, match=r"needs DeepSpeed.*stockpot\[deepspeed\]"):
-        dist.resolve_preset(preset, 8, cuda=True)
+def test_zero_stage_of_an_accelerator() -> None:
+    from accelerate.utils import DistributedType
+
+    def accelerator(kind: DistributedType, stage: int | None = None) -> SimpleNamespace:
+        state = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=stage))
+        return SimpleNamespace(distributed_type=kind, state=state)
+
+    assert dist.zero_stage(accelerator(DistributedType.DEEPSPEED, 3)) == 3
+    assert dist.zero_stage(accelerator(DistributedType.DEEPSPEED, 2)) == 2
+    assert dist.zero_stage(accelerator(DistributedType.FSDP)) == 0
+    assert dist.zero_stage(accelerator(DistributedType.MULTI_CPU)) == 0
 
 
 @pytest.mark.parametrize(
@@ -329,7 +357,7 @@ def test_a_sharded_checkpoint_round_trips_in_one_process(tmp_path: Path) -> None
         rng_states=[{"rank": 0}],
         main=True,
     )
-    assert checkpointing.is_sharded(directory)
+    assert checkpointing.layout_of(directory) is checkpointing.Layout.FSDP
     assert not (directory / checkpointing.WEIGHTS).exists()
 
     fresh, fresh_optimizer, fresh_scheduler = build()
