@@ -8,7 +8,7 @@ hyperparameters (batch 8, grad accum 1, lr 1e-4 constant, no warmup, weight deca
 seed 0, max length 256, loss on assistant tokens only, a fixed number of optimizer steps):
 
 - ``stockpot``: ``stockpot_runtime.train.run.train`` with ``packing: none``,
-- ``stockpot+multipack``: the same with ``packing: multipack`` (first-fit-decreasing bins of 256 tokens),
+- ``stockpot+multipack``: the same with ``packing: multipack`` (bins of 256 tokens: best-fit-decreasing, its emptiest bins repacked by minimum bin slack),
 - ``stockpot+multipack+recompute``: multipack with activation checkpointing (``gradientCheckpointing``),
 - ``stockpot+multipack+system-malloc``: multipack under glibc's malloc; every other stockpot variant runs under
   tcmalloc as ``stockpot-runtime`` does when the machine has it (``stockpot_runtime.allocator``),

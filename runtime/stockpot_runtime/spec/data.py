@@ -88,7 +88,7 @@ class DataSpec(SpecModel):
     )
     packing: Packing = Field(
         default=Packing.NONE,
-        description="none: one example per sequence; concat: greedy concatenation; multipack: first-fit-decreasing bins.",
+        description="none: one example per sequence; concat: greedy concatenation; multipack: as few bins as best-fit-decreasing and a minimum-bin-slack repack of its emptiest bins find.",
     )
     seed: int = Field(default=42, ge=0, le=2**32 - 1, description="Seed for the validation split and shuffling.")
 
