@@ -17,9 +17,17 @@ from stockpot_local.managed_process import wait_until
 pytestmark = pytest.mark.integration
 
 
+# pytest, with Ctrl-C raising KeyboardInterrupt as in a terminal: a suite started in the background of a shell
+# without job control inherits SIGINT ignored, and Python then installs no handler of its own for it.
+PYTEST = (
+    "import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.exit(pytest.main(sys.argv[1:]))"
+)
+
+
 def _pytest(test_dir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "stockpot_local.pytest_plugin", "-p", "no:cacheprovider", "-q"],
+        [sys.executable, "-c", PYTEST, "-p", "stockpot_local.pytest_plugin", "-p", "no:cacheprovider", "-q"],
         cwd=test_dir,
         env=env,
         stdout=subprocess.PIPE,
