@@ -5,15 +5,16 @@
 - ``rng.pt``: Python, NumPy and torch (CPU and CUDA) generator states, one entry per rank;
 - ``state.json``: the step, tokens and samples seen, resumes so far, and the objective's own state.
 
-Layouts (``Layout``): the files above hold whole weights (one process, DDP). A model sharded with FSDP2 has no whole weights or optimizer state on any one rank. Its checkpoint replaces the
-first two files with ``sharded/``, a ``torch.distributed.checkpoint`` (DCP) directory: each rank writes the
-shards it holds of the trainable parameters and their optimizer state (``__<rank>_0.distcp``), rank 0 the
-``.metadata`` that maps them, through ``get_state_dict``/``set_state_dict`` (``SHARDED_OPTIONS``). Every rank
-writes into its own local directory, so no shared filesystem is needed; the files meet in the checkpoint's
-prefix when each rank uploads its own, and a restore downloads them all, so any rank can read any shard.
-Under DeepSpeed ZeRO the engine partitions the optimizer state (and, for ZeRO-3, the weights) itself, and its own
-``save_checkpoint``/``load_checkpoint`` write and read ``deepspeed/state/``: one ``zero_pp_rank_<rank>_…`` file
-of optimizer partitions per rank and rank 0's ``mp_rank_00_model_states.pt``, uploaded the same way.
+Layouts (``Layout``): the files above hold whole weights (one process, DDP). A model sharded with FSDP2 has no
+whole weights or optimizer state on any one rank. Its checkpoint replaces the first two files with ``sharded/``, a
+``torch.distributed.checkpoint`` (DCP) directory: each rank writes the shards it holds of the trainable parameters
+and their optimizer state (``__<rank>_0.distcp``), rank 0 the ``.metadata`` that maps them, through
+``get_state_dict``/``set_state_dict`` (``SHARDED_OPTIONS``). Every rank writes into its own local directory, so
+no shared filesystem is needed; the files meet in the checkpoint's prefix when each rank uploads its own, and a
+restore downloads them all, so any rank can read any shard. Under DeepSpeed ZeRO the engine partitions the
+optimizer state (and, for ZeRO-3, the weights) itself, and its own ``save_checkpoint``/``load_checkpoint`` write
+and read ``deepspeed/state/``: one ``zero_pp_rank_<rank>_…_optim_states.pt`` partition per rank and the module
+states (ZeRO-2: rank 0's ``mp_rank_00_model_states.pt``; ZeRO-3: one per rank), uploaded the same way.
 
 Restoring all of it makes the continued run take the same steps, with the same batches and dropout masks, as
 a run that was never interrupted (tests compare their losses). The data position is the step itself: batch

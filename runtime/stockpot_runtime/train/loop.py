@@ -366,8 +366,8 @@ class TrainingLoop:
     # -- checkpoints ---------------------------------------------------------------------------------------------
 
     def save_checkpoint(self) -> None:
-        """Every rank contributes its RNG state; the main process writes and uploads the checkpoint (with FSDP2,
-        every rank writes and uploads its shards and the main process commits them)."""
+        """Every rank contributes its RNG state; the main process writes and uploads the checkpoint (with FSDP2 or
+        DeepSpeed, every rank writes and uploads its shards and the main process commits them)."""
         from accelerate.utils import gather_object
 
         rngs = gather_object([rng_state()]) if self.accelerator.num_processes > 1 else [rng_state()]
