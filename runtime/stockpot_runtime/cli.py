@@ -60,6 +60,14 @@ def _train(args: argparse.Namespace) -> int:
     topology = distributed.Topology.from_env(os.environ, run.world)
     if topology.size > 1 and not distributed.is_launched_child(os.environ):
         command = distributed.torchrun_command(topology, ["train", "--spec", str(args.spec)])
+        logging.getLogger("stockpot_runtime").info(
+            "torchrun: node %d of %d, %d process(es) here, master %s:%d",
+            topology.node_rank,
+            topology.nodes,
+            topology.procs_per_node,
+            topology.master_addr,
+            topology.master_port,
+        )
         return subprocess.call(command)
     return _train_here(run)
 

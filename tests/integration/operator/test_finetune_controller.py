@@ -210,6 +210,35 @@ def test_a_finetune_trains_in_a_pod_and_reports_its_artifact(
     assert "SECRET" not in cm.data["run.json"]
 
 
+def test_a_two_node_finetune_trains_across_two_pods(
+    kube: Any, namespace: str, storage: dict[str, str], operator: Operator, local_cluster: ClusterAccess
+) -> None:
+    """nodes: 2 → an Indexed Job of two pods behind a headless Service; each pod's runtime launches torchrun with
+    its completion index as node rank and pod 0's DNS name as the master, and the two ranks train as one DDP run."""
+    core = client.CoreV1Api(kube)
+    body = finetune("pair", storage, resources={"gpus": 0, "nodes": 2}, training={"maxSteps": 12})
+    client.CustomObjectsApi(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    wait_for("Succeeded", lambda: phase(kube, namespace, "pair") in ("Succeeded", "Failed"), timeout=300)
+    status = get(kube, namespace, "pair")["status"]
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+    assert status["artifact"]["manifestSha256"] == manifest_sha256(local_cluster, status["artifact"]["uri"])
+
+    job = client.BatchV1Api(kube).read_namespaced_job("pair-train", namespace)
+    assert (job.spec.completion_mode, job.spec.completions, job.spec.parallelism) == ("Indexed", 2, 2)
+    pods = core.list_namespaced_pod(namespace, label_selector="job-name=pair-train").items
+    by_rank = {p.metadata.annotations["batch.kubernetes.io/job-completion-index"]: p for p in pods}
+    assert sorted(by_rank) == ["0", "1"]
+    logs = {rank: core.read_namespaced_pod_log(pod.metadata.name, namespace) for rank, pod in by_rank.items()}
+    # one run of two processes, one per pod: each pod launches its node's rank, rank 0 logs the run and its steps
+    leader = by_rank["0"].status.pod_ip
+    for rank in ("0", "1"):
+        assert f"torchrun: node {rank} of 2, 1 process(es) here, master {leader}:29500" in logs[rank], logs[rank]
+    assert "distributed: ddp, 2 processes" in logs["0"], logs["0"][-3000:]
+    assert re.search(r"\bstep=12\b", logs["0"]), logs["0"][-3000:]
+    for rank, pod in by_rank.items():
+        assert pod.status.phase == "Succeeded", (rank, logs[rank][-3000:])
+
+
 def test_an_invalid_finetune_is_marked_invalid_and_left_alone(kube: Any, namespace: str, operator: Operator) -> None:
     """With the webhook off, a spec the CRD accepts but the models refuse gets condition Invalid."""
     bad = finetune("bad", {"bucket": "nowhere", "endpoint": "http://127.0.0.1:1"})
