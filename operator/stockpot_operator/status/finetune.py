@@ -104,12 +104,15 @@ def running_pods(pods: list[Obj]) -> int:
     return sum(1 for pod in pods if (pod.get("status") or {}).get("phase") == "Running")
 
 
-def attempts(job: Obj | None, nodes: int) -> int:
-    if job is None:
-        return 0
-    status = job.get("status") or {}
+def attempts(obs: Observation) -> int:
+    """Pod generations the Job has started (pods / nodes), never fewer than the status already said: pods a
+    suspension deletes leave the Job's counts, and an evicted run has still been attempted."""
+    previous = int((obs.previous or {}).get("attempts") or 0)
+    if obs.job is None:
+        return previous
+    status = obs.job.get("status") or {}
     started = int(status.get("failed") or 0) + int(status.get("succeeded") or 0) + int(status.get("active") or 0)
-    return math.ceil(started / max(nodes, 1))
+    return max(previous, math.ceil(started / max(obs.spec.resources.nodes, 1)))
 
 
 def phase_of(obs: Observation, summaries: list[Obj]) -> tuple[FineTunePhase, str, str]:
@@ -132,7 +135,9 @@ def phase_of(obs: Observation, summaries: list[Obj]) -> tuple[FineTunePhase, str
     if (job.get("spec") or {}).get("suspend"):
         if obs.spec.suspend:
             return FineTunePhase.SUSPENDED, Reason.SUSPENDED_BY_USER, "suspended: pods stopped, checkpoints kept"
-        evicted = (job.get("status") or {}).get("startTime") is not None
+        # suspended again after it ran: Kueue evicted or preempted it (the Job controller clears startTime when it
+        # suspends a Job, so the Job itself no longer shows that it ran; this status's attempts do)
+        evicted = attempts(obs) > 0
         reason = Reason.EVICTED if evicted else Reason.QUEUED_BY_KUEUE
         return FineTunePhase.QUEUED, reason, f"waiting for Kueue to admit the Job (queue {obs.spec.queue_name})"
     if running_pods(obs.pods) > 0:
@@ -178,7 +183,7 @@ def observe(obs: Observation) -> tuple[Obj, list[Event]]:
         "phase": str(phase),
         "observedGeneration": obs.generation,
         "conditions": conditions,
-        "attempts": attempts(obs.job, obs.spec.resources.nodes),
+        "attempts": attempts(obs),
         "resumes": max(int(previous.get("resumes") or 0), _resumes(obs.progress, summaries)),
     }
     progress = progress_status(obs.progress, previous.get("progress"), succeeded)

@@ -307,6 +307,68 @@ def test_a_killed_training_pod_resumes_from_its_checkpoint(
     assert resumed_from >= seen - every  # lost at most one checkpoint interval
 
 
+def test_kueue_admission_eviction_and_readmission(
+    kube: Any, namespace: str, storage: dict[str, str], operator: Operator
+) -> None:
+    """Kueue is not part of the local cluster; this test does to the Job what Kueue's job reconciler does — it
+    unsuspends the Job to admit it, suspends it to evict (or preempt) it, and unsuspends it again — and checks
+    what the operator makes of each: Queued, Running, Queued (Evicted), then a resumed run that succeeds."""
+    core, batch = client.CoreV1Api(kube), client.BatchV1Api(kube)
+    every = 10
+    body = finetune(
+        "queued",
+        storage,
+        queueName="team-a",
+        training={"maxSteps": 400, "loggingSteps": 10},
+        checkpoint={"everySteps": every, "keep": 2},
+    )
+    client.CustomObjectsApi(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+    def admitted() -> dict[str, Any]:
+        conditions = get(kube, namespace, "queued").get("status", {}).get("conditions", [])
+        return next((c for c in conditions if c["type"] == "Admitted"), {})
+
+    def pods() -> list[Any]:
+        return core.list_namespaced_pod(namespace, label_selector="job-name=queued-train").items
+
+    def admit(admit: bool) -> None:
+        batch.patch_namespaced_job("queued-train", namespace, {"spec": {"suspend": not admit}})
+
+    wait_for("Queued", lambda: phase(kube, namespace, "queued") == "Queued")
+    job = batch.read_namespaced_job("queued-train", namespace)
+    assert job.spec.suspend is True
+    assert job.metadata.labels["kueue.x-k8s.io/queue-name"] == "team-a"
+    assert (admitted()["status"], admitted()["reason"]) == ("False", "QueuedByKueue")
+    assert not pods()
+
+    admit(True)
+    wait_for("Running", lambda: phase(kube, namespace, "queued") == "Running", timeout=120)
+    assert admitted()["status"] == "True"
+
+    def logged_step() -> int:
+        running = [p for p in pods() if p.status.phase == "Running"]
+        if not running:
+            return 0
+        steps = re.findall(r"\bstep=(\d+)", core.read_namespaced_pod_log(running[0].metadata.name, namespace))
+        return int(steps[-1]) if steps else 0
+
+    seen = wait_for("two checkpoints in the pod's log", lambda: logged_step() >= 2 * every and logged_step(), 300)
+    first = pods()[0].metadata.name
+    admit(False)  # eviction: the Job controller deletes the pod (SIGTERM: the runtime checkpoints)
+    wait_for("the evicted pod gone", lambda: not pods(), timeout=120)
+    wait_for("Queued again", lambda: phase(kube, namespace, "queued") == "Queued")
+    assert (admitted()["status"], admitted()["reason"]) == ("False", "Evicted")
+
+    admit(True)
+    wait_for("Succeeded", lambda: phase(kube, namespace, "queued") in ("Succeeded", "Failed"), timeout=300)
+    status = get(kube, namespace, "queued")["status"]
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+    assert status["resumes"] == 1
+    second = next(p for p in pods() if p.metadata.name != first)
+    log = core.read_namespaced_pod_log(second.metadata.name, namespace)
+    assert int(log.split("resumed from checkpoint step ")[1].split()[0]) >= seen - every
+
+
 def test_a_restarted_operator_does_not_duplicate_children(
     kube: Any, namespace: str, storage: dict[str, str], operator: Operator
 ) -> None:

@@ -66,7 +66,7 @@ PROGRESS = {
         ("waiting for kueue", Observation(spec(queueName="q"), 1, {}, job(suspend=True)), "Queued", "Queued"),
         (
             "evicted by kueue",
-            Observation(spec(queueName="q"), 1, {}, job(suspend=True, startTime="2026-01-01T00:00:00Z")),
+            Observation(spec(queueName="q"), 1, {"attempts": 1}, job(suspend=True)),  # suspended after it ran
             "Queued",
             "Queued",
         ),
@@ -193,3 +193,22 @@ def test_invalid_status_names_the_problem() -> None:
     invalid = status["conditions"][0]
     assert (invalid["type"], invalid["status"], invalid["reason"]) == ("Invalid", "True", "SpecInvalid")
     assert invalid["observedGeneration"] == 4
+
+
+def test_kueue_admission_and_eviction_through_the_jobs_suspend() -> None:
+    """Kueue admits by unsuspending the Job and evicts (or preempts) by suspending it again; the Job controller
+    then deletes the pods and clears startTime, so only this status remembers that the run had started."""
+    queued = spec(queueName="q")
+
+    def admitted(status: dict[str, Any]) -> tuple[str, str]:
+        condition = next(c for c in status["conditions"] if c["type"] == "Admitted")
+        return condition["status"], condition["reason"]
+
+    waiting, _ = observe(Observation(queued, 1, {}, job(suspend=True)))
+    assert (waiting["phase"], admitted(waiting), waiting["attempts"]) == ("Queued", ("False", "QueuedByKueue"), 0)
+    running, _ = observe(Observation(queued, 1, waiting, job(active=1), [pod("Running")]))
+    assert (running["phase"], admitted(running)[0], running["attempts"]) == ("Running", "True", 1)
+    evicted, _ = observe(Observation(queued, 1, running, job(suspend=True)))
+    assert (evicted["phase"], admitted(evicted), evicted["attempts"]) == ("Queued", ("False", "Evicted"), 1)
+    still, _ = observe(Observation(queued, 1, evicted, job(suspend=True)))
+    assert admitted(still) == ("False", "Evicted")  # the next pass does not forget it
