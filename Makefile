@@ -12,7 +12,7 @@ EXTRAS := operator,local,train,deepspeed,serve,eval,dev
 PIP_INSTALL := $(PIP) install --disable-pip-version-check -q -c constraints.txt $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps lint format crds chart test test-unit test-integration test-runtime e2e-cluster demo bench bench-train bench-operator clean
+.PHONY: help setup system-deps lint format crds chart test test-unit test-integration test-runtime e2e-cluster demo bench bench-train bench-trl bench-operator clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ $(SOUP_VENV)/bin/soup:
 
 bench-train: setup $(SOUP_VENV)/bin/soup ## our runtime vs TRL SFTTrainer vs soup-cli; results go to docs/benchmarks.md
 	$(PY) bench/train.py --write docs/benchmarks.md
+
+bench-trl: setup $(SOUP_VENV)/bin/soup ## where plain TRL 1.16's SFT time goes, against TRL 0.29 (prints phase tables)
+	$(PY) bench/trl_profile.py --compare --soup
 
 bench-operator: setup ## FineTune controller: FineTunes → Jobs throughput vs the raw create rate, operator RSS
 	$(PY) bench/operator.py --write docs/benchmarks.md
