@@ -231,12 +231,47 @@ def run_stockpot(spec: dict[str, Any]) -> dict[str, Any]:
     return {"tokens": tokens, "seconds": seconds, "loss": steps[-1]["loss"]}
 
 
+def trl_config(steps: int, out: str) -> dict[str, Any]:
+    """The TRL peer's ``SFTConfig`` fields (bench/trl_profile.py profiles the same trainer)."""
+    return {
+        "output_dir": out,
+        "use_cpu": True,
+        "bf16": False,
+        "per_device_train_batch_size": BATCH,
+        "gradient_accumulation_steps": 1,
+        "max_steps": steps,
+        "learning_rate": LR,
+        "lr_scheduler_type": "constant",
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "optim": "adamw_torch",
+        "logging_steps": 1,
+        "report_to": [],
+        "save_strategy": "no",
+        "max_length": MAX_LENGTH,
+        "assistant_only_loss": True,
+        "seed": SEED,
+        "disable_tqdm": True,
+    }
+
+
+def trl_inputs(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], Any, Any, Any]:
+    """The TRL peer's rows, tokenizer, fp32 model and LoRA config (used when ``spec["config"]`` is lora)."""
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    rows = [json.loads(line) for line in Path(spec["data"]).read_text(encoding="utf-8").splitlines()]
+    tokenizer = AutoTokenizer.from_pretrained(spec["model"])
+    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32)
+    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+    return rows, tokenizer, model, lora
+
+
 def run_trl(spec: dict[str, Any]) -> dict[str, Any]:
     """``trl.SFTTrainer`` on ``spec``; tokens from each ``training_step``'s attention mask, time per step end."""
-    import torch
     from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
     tokens: list[int] = []
@@ -253,31 +288,9 @@ def run_trl(spec: dict[str, Any]) -> dict[str, Any]:
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             ends.append(time.monotonic())
 
-    rows = [json.loads(line) for line in Path(spec["data"]).read_text(encoding="utf-8").splitlines()]
-    tokenizer = AutoTokenizer.from_pretrained(spec["model"])
-    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32)
-    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+    rows, tokenizer, model, lora = trl_inputs(spec)
     with tempfile.TemporaryDirectory(prefix="bench-trl-") as out:
-        config = SFTConfig(
-            output_dir=out,
-            use_cpu=True,
-            bf16=False,
-            per_device_train_batch_size=BATCH,
-            gradient_accumulation_steps=1,
-            max_steps=spec["steps"],
-            learning_rate=LR,
-            lr_scheduler_type="constant",
-            weight_decay=0.0,
-            max_grad_norm=1.0,
-            optim="adamw_torch",
-            logging_steps=1,
-            report_to=[],
-            save_strategy="no",
-            max_length=MAX_LENGTH,
-            assistant_only_loss=True,
-            seed=SEED,
-            disable_tqdm=True,
-        )
+        config = SFTConfig(**trl_config(spec["steps"], out))
         trainer = Counting(
             model=model,
             args=config,

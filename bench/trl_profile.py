@@ -143,6 +143,7 @@ class Phases:
         if self.markers:
             import torch
 
+            # an empty range: only its start matters, as the marker torch_ops splits the op timeline at
             with torch.profiler.record_function(f"phase>{name}"):
                 pass
         return previous
@@ -227,27 +228,7 @@ def sft_config(spec: dict[str, Any], out: str) -> Any:
 
     from trl.trainer.sft_config import SFTConfig
 
-    train = bench_train()
-    wanted: dict[str, Any] = {
-        "output_dir": out,
-        "use_cpu": True,
-        "bf16": False,
-        "per_device_train_batch_size": train.BATCH,
-        "gradient_accumulation_steps": 1,
-        "max_steps": spec["steps"],
-        "learning_rate": train.LR,
-        "lr_scheduler_type": "constant",
-        "weight_decay": 0.0,
-        "max_grad_norm": 1.0,
-        "optim": "adamw_torch",
-        "logging_steps": 1,
-        "report_to": [],
-        "save_strategy": "no",
-        "max_length": train.MAX_LENGTH,
-        "assistant_only_loss": True,
-        "seed": train.SEED,
-        "disable_tqdm": True,
-    }
+    wanted = bench_train().trl_config(spec["steps"], out)
     if spec["gc"] != "default":
         wanted["gradient_checkpointing"] = spec["gc"] == "on"
     names = {f.name for f in dataclasses.fields(SFTConfig)}
@@ -317,8 +298,7 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
     import transformers
     import trl
     from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import TrainerCallback
     from trl.trainer.sft_config import SFTConfig
     from trl.trainer.sft_trainer import SFTTrainer
 
@@ -369,10 +349,7 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
                 profiler.start()
                 phases.markers = True
 
-    rows = [json.loads(line) for line in Path(spec["data"]).read_text(encoding="utf-8").splitlines()]
-    tokenizer = AutoTokenizer.from_pretrained(spec["model"])
-    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32)
-    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+    rows, tokenizer, model, lora = bench_train().trl_inputs(spec)
     with tempfile.TemporaryDirectory(prefix="trl-profile-") as out:
         trainer = Probe(
             model=model,

@@ -148,6 +148,14 @@ def _torch_optimizer(optimizer: Any) -> Any:
     return getattr(optimizer, "optimizer", optimizer)
 
 
+def _sharded_state(model: Any, optimizer: Any) -> dict[str, Any]:
+    """This rank's shards of the trainable weights and their optimizer state, as DCP saves and loads them."""
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    model_state, optim_state = get_state_dict(model, _torch_optimizer(optimizer), options=_options(SHARDED_OPTIONS))
+    return {MODEL_KEY: without_frozen(model, model_state), OPTIM_KEY: optim_state}
+
+
 def save_sharded_state(
     directory: Path,
     *,
@@ -161,13 +169,10 @@ def save_sharded_state(
     """Every rank: write its shards of the trainable weights and optimizer state under ``directory/sharded``;
     the main process also writes the replicated files (scheduler, RNG states, loop state). A collective."""
     from torch.distributed.checkpoint.filesystem import FileSystemWriter
-    from torch.distributed.checkpoint.state_dict import get_state_dict
     from torch.distributed.checkpoint.state_dict_saver import save
 
     directory.mkdir(parents=True, exist_ok=True)
-    model_state, optim_state = get_state_dict(model, _torch_optimizer(optimizer), options=_options(SHARDED_OPTIONS))
-    model_state = without_frozen(model, model_state)
-    save({MODEL_KEY: model_state, OPTIM_KEY: optim_state}, storage_writer=FileSystemWriter(str(directory / SHARDED)))
+    save(_sharded_state(model, optimizer), storage_writer=FileSystemWriter(str(directory / SHARDED)))
     if main:
         _save_replicated(directory, scheduler, loop_state, rng_states)
     return directory
@@ -179,18 +184,20 @@ def load_sharded_state(
     """Every rank: read its shards (resharded by DCP if the layout changed) from the complete checkpoint in
     ``directory``; return the loop state and the per-rank RNG states. A collective."""
     from torch.distributed.checkpoint.filesystem import FileSystemReader
-    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+    from torch.distributed.checkpoint.state_dict import set_state_dict
     from torch.distributed.checkpoint.state_dict_loader import load
 
-    options = _options(SHARDED_OPTIONS)
-    optim = _torch_optimizer(optimizer)
-    model_state, optim_state = get_state_dict(model, optim, options=options)
-    model_state = without_frozen(model, model_state)
+    state = _sharded_state(model, optimizer)
     reader = FileSystemReader(str(directory / SHARDED))
-    check_same_parameters(directory, expected=set(model_state), saved=saved_model_keys(reader.read_metadata()))
-    state: dict[str, Any] = {MODEL_KEY: model_state, OPTIM_KEY: optim_state}
-    load(state, storage_reader=reader)
-    set_state_dict(model, optim, model_state_dict=state[MODEL_KEY], optim_state_dict=state[OPTIM_KEY], options=options)
+    check_same_parameters(directory, expected=set(state[MODEL_KEY]), saved=saved_model_keys(reader.read_metadata()))
+    load(state, storage_reader=reader)  # in place, into this rank's shards
+    set_state_dict(
+        model,
+        _torch_optimizer(optimizer),
+        model_state_dict=state[MODEL_KEY],
+        optim_state_dict=state[OPTIM_KEY],
+        options=_options(SHARDED_OPTIONS),
+    )
     return _load_replicated(directory, scheduler)
 
 
